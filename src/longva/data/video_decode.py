@@ -1,0 +1,99 @@
+"""Decode a read plan with PyAV: frame-accurate seeks, one frame in memory at a time.
+
+A seek lands on a keyframe at or before the target; decoding then runs forward until the frame
+whose pts equals the target's pts in the timeline. Demuxers seek on different clocks (mp4 on
+decode timestamps), so with B-frames a seek can land on a keyframe shown *after* the target;
+the first decoded frame reveals it and the seek is retried from an earlier keyframe.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from itertools import chain
+
+import av
+import numpy as np
+
+from longva.data.video_plan import Run
+from longva.data.video_timeline import Timeline, ffmpeg_reason
+from longva.errors import InputError
+
+# Earlier keyframes tried when a seek overshoots, before falling back to the first frame.
+SEEK_RETRIES = 2
+
+
+def decode_plan(
+    path: str | os.PathLike, stream_index: int, timeline: Timeline, runs: list[Run], size: tuple[int, int]
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (frame index, (H, W, 3) uint8 RGB) for every target of `runs`, in order.
+
+    size: (width, height) every frame is converted to (a stream may change size midway).
+    """
+    try:
+        with av.open(os.fspath(path)) as container:  # fresh: positioned at the first frame
+            stream = container.streams[stream_index]
+            stream.thread_type = "AUTO"  # frame + slice threads
+            for run in runs:
+                frames = _start(container, stream, timeline, run, path)
+                yield from _targets(frames, timeline, run.targets, size, path)
+    except av.error.FFmpegError as e:
+        raise InputError(f"{path}: decoding failed ({ffmpeg_reason(e)}); the file may be corrupt") from e
+
+
+def _targets(frames, timeline: Timeline, targets: list[int], size, path) -> Iterator[tuple[int, np.ndarray]]:
+    if not timeline.exact:  # no usable pts: the n-th decoded frame is frame n
+        frames = ((i, f) for i, f in enumerate(frames))
+    else:
+        frames = ((None, f) for f in frames)
+    for t in targets:
+        want = timeline.pts[t]
+        for counted, frame in frames:
+            at = _pts(frame) if counted is None else counted
+            if at is None or at < want:
+                continue
+            if at > want:
+                break  # passed the target: it was never decoded
+            yield t, _rgb(frame, size)
+            break
+        else:
+            at = None
+        if at != want:
+            raise InputError(f"{path}: frame {t} (t={_seconds(timeline, t)}) could not be decoded; "
+                             "the file may be corrupt or truncated")
+
+
+def _start(container, stream, timeline: Timeline, run: Run, path) -> Iterator:
+    """Decoded frames from a point at or before the run's first target."""
+    if not run.seek:
+        return container.decode(stream)
+    target = timeline.pts[run.targets[0]]
+    for seek_pts in _seek_points(timeline, run):
+        container.seek(int(seek_pts), backward=True, stream=stream)
+        frames = container.decode(stream)
+        first = next(frames, None)
+        if first is not None and (_pts(first) is None or _pts(first) <= target):
+            return chain([first], frames)
+    raise InputError(f"{path}: cannot seek to frame {run.targets[0]} "
+                     f"(t={_seconds(timeline, run.targets[0])}); the file may be corrupt")
+
+
+def _seek_points(timeline: Timeline, run: Run) -> list[int]:
+    """The target's pts, then earlier keyframes' pts, then the first frame's pts."""
+    j = int(np.searchsorted(timeline.keyframes, run.start, side="right")) - 1
+    earlier = timeline.keyframes[max(j - SEEK_RETRIES, 0):max(j, 0)][::-1]
+    return [timeline.pts[run.targets[0]], *timeline.pts[earlier], timeline.pts[0]]
+
+
+def _pts(frame) -> int | None:
+    return frame.pts if frame.pts is not None else frame.dts
+
+
+def _rgb(frame, size: tuple[int, int]) -> np.ndarray:
+    if (frame.width, frame.height) != size:
+        return frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
+    return frame.to_ndarray(format="rgb24")  # (H, W, 3) uint8
+
+
+def _seconds(timeline: Timeline, index: int) -> str:
+    return f"{float(timeline.times()[index]):.3f}s"

@@ -1,0 +1,313 @@
+"""Checkpoints: our HF-style directories and the original LongVA / LLaVA-Qwen layout.
+
+Our layout: `config.json` (`"model_type": "longva"`, a `LongVAConfig`), `model.safetensors` or
+shards `model-0000i-of-0000n.safetensors` + `model.safetensors.index.json`, tokenizer files.
+
+LongVA layout (`llava_qwen`, dossier §1.4/§2.3): `config.json` with Qwen2 keys plus `mm_*` keys,
+weights named `model.vision_tower.vision_tower.vision_model.*`, `model.mm_projector.{0,2}.*`,
+`model.layers.*`, `model.embed_tokens.*`, `model.norm.*`, `lm_head.weight` (`model.image_newline`
+for AnyRes). Weights are read from safetensors; a pickled `.bin` is read only if it loads with
+`torch.load(..., weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from longva.errors import CheckpointError
+from longva.model.config import (
+    CLIP_L_336,
+    EncodingConfig,
+    LMConfig,
+    LongVAConfig,
+    PoolingConfig,
+    ProjectorConfig,
+    VisionTowerConfig,
+)
+from longva.utils.io import atomic_save_safetensors, atomic_write_json
+
+INDEX_FILE = "model.safetensors.index.json"
+KNOWN_TOWERS = {
+    "openai/clip-vit-large-patch14-336": ("clip", CLIP_L_336),
+    "google/siglip-so400m-patch14-384": (
+        "siglip",
+        dict(hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16,
+             image_size=384, patch_size=14, hidden_act="gelu_pytorch_tanh", layer_norm_eps=1e-6),
+    ),
+}
+_MM_KEY_PREFIXES = ("mm_", "image_", "tokenizer_", "vision_", "use_mm", "freeze_mm", "tune_mm",
+                    "unfreeze_mm", "pos_skipping", "add_faster_video", "faster_token", "force_sample")
+_DROP_KEYS = {"architectures", "_name_or_path", "model_type", "rope_scaling", "transformers_version",
+              "torch_dtype", "dtype", "use_cache", "auto_map"}
+
+
+# ---- reading -----------------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} is missing; expected a model directory with config.json") from None
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path} is not valid JSON ({e.msg} at line {e.lineno})") from None
+
+
+def is_llava_config(cfg: dict) -> bool:
+    return cfg.get("model_type") != "longva" and ("mm_vision_tower" in cfg or "llava" in str(cfg.get("model_type")))
+
+
+def load_config(directory: str | Path) -> LongVAConfig:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"model directory {str(directory)!r} does not exist")
+    raw = _read_json(directory / "config.json")
+    if raw.get("model_type") == "longva":
+        return LongVAConfig.from_dict(raw)
+    if is_llava_config(raw):
+        return config_from_llava(raw, directory)
+    raise CheckpointError(
+        f"{directory / 'config.json'} has model_type {raw.get('model_type')!r}; expected 'longva' or a"
+        " LongVA/LLaVA-Qwen config with mm_vision_tower"
+    )
+
+
+def load_state_dict(directory: str | Path) -> dict[str, torch.Tensor]:
+    """All weights of a directory: single or sharded safetensors, else a weights-only .bin."""
+    directory = Path(directory)
+    if (directory / INDEX_FILE).exists():
+        index = _read_json(directory / INDEX_FILE)
+        files = sorted(set(index.get("weight_map", {}).values()))
+        return _merge(_read_safetensors(directory / f) for f in files)
+    single = directory / "model.safetensors"
+    if single.exists():
+        return _read_safetensors(single)
+    shards = sorted(directory.glob("*.safetensors"))
+    if shards:
+        return _merge(_read_safetensors(f) for f in shards)
+    bins = sorted(directory.glob("*.bin"))
+    if bins:
+        return _merge(_read_pickle_weights_only(f) for f in bins)
+    raise CheckpointError(f"{directory} has no model.safetensors (or shards, or .bin); expected weights")
+
+
+def _merge(dicts) -> dict:
+    out: dict = {}
+    for d in dicts:
+        out.update(d)
+    return out
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not path.exists():
+        raise CheckpointError(f"{path} is listed in the index but missing")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"{path} is not a valid safetensors file ({first})") from None
+
+
+def _read_pickle_weights_only(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # unpickling refused or corrupt
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(
+            f"{path} is a pickle that does not load with weights_only=True ({first[:120]}); convert it to safetensors"
+        ) from None
+    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise CheckpointError(f"{path} does not hold a flat dict of tensors; expected a state dict")
+    return data
+
+
+def load_tokenizer(directory: str | Path):
+    from transformers import AutoTokenizer
+
+    directory = Path(directory)
+    if not any((directory / f).exists() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.json")):
+        raise CheckpointError(f"{directory} has no tokenizer files; expected tokenizer.json / tokenizer_config.json")
+    return AutoTokenizer.from_pretrained(str(directory))
+
+
+# ---- LongVA / LLaVA-Qwen import ---------------------------------------------------------------------
+
+
+def _vision_from_llava(raw: dict, directory: Path) -> tuple[str, dict]:
+    if isinstance(raw.get("vision_config"), dict):
+        vc = dict(raw["vision_config"])
+        kind = "siglip" if "siglip" in str(vc.pop("model_type", "")) else "clip"
+        return kind, vc
+    name = raw.get("mm_vision_tower") or raw.get("vision_tower")
+    if not name:
+        raise CheckpointError(f"{directory / 'config.json'} has no mm_vision_tower; cannot build the vision tower")
+    for candidate in (Path(name), directory / name):
+        if (candidate / "config.json").exists():
+            vc = _read_json(candidate / "config.json")
+            vc = vc.get("vision_config", vc)
+            kind = "siglip" if "siglip" in str(vc.get("model_type", "")) or "siglip" in name.lower() else "clip"
+            keys = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                    "image_size", "patch_size", "hidden_act", "layer_norm_eps", "num_channels", "projection_dim")
+            return kind, {k: vc[k] for k in keys if k in vc}
+    if name in KNOWN_TOWERS:
+        kind, hf = KNOWN_TOWERS[name]
+        return kind, dict(hf)
+    raise CheckpointError(
+        f"vision tower {name!r} of {directory} is neither a local folder with config.json nor a known"
+        f" tower ({', '.join(KNOWN_TOWERS)}); put its config.json next to the checkpoint"
+    )
+
+
+def config_from_llava(raw: dict, directory: Path) -> LongVAConfig:
+    """LongVAConfig from an original `llava_qwen` config.json (LongVA-7B keys)."""
+    kind, vision_hf = _vision_from_llava(raw, directory)
+    mean, std = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)) if kind == "siglip" else (None, None)
+    vision = VisionTowerConfig(
+        type=kind, hf_config=vision_hf, name_or_path=raw.get("mm_vision_tower"),
+        select_layer=int(raw.get("mm_vision_select_layer", -2)),
+        select_feature="cls_patch" if raw.get("mm_vision_select_feature") == "cls_patch" else "patch",
+        **({"image_mean": mean, "image_std": std} if mean else {}),
+    )
+    merge = str(raw.get("mm_patch_merge_type", "unires"))
+    grid_px = vision.image_size
+    pinpoints = raw.get("image_grid_pinpoints")
+    grids = [(int(w) // grid_px, int(h) // grid_px) for w, h in pinpoints] if isinstance(pinpoints, list) else None
+    scheme = "anyres" if "unpad" in merge else "unires"
+    stride = int(raw.get("mm_spatial_pool_stride", 2))
+    mode = {"average": "avg", "max": "max"}.get(str(raw.get("mm_spatial_pool_mode", "average")), "avg")
+    lm_type = str(raw.get("model_type", "qwen2"))
+    lm_type = {"llava_qwen": "qwen2", "llava_llama": "llama", "llava": "llama", "llava_mistral": "mistral"}.get(lm_type, lm_type)
+    lm_hf = {k: v for k, v in raw.items() if k not in _DROP_KEYS and not k.startswith(_MM_KEY_PREFIXES)}
+    rope_theta = lm_hf.pop("rope_theta", None)
+    if isinstance(lm_hf.get("rope_parameters"), dict):
+        rope_theta = lm_hf.pop("rope_parameters").get("rope_theta", rope_theta)
+    return LongVAConfig(
+        vision=vision,
+        projector=ProjectorConfig(type=str(raw.get("mm_projector_type", "mlp2x_gelu"))),
+        pooling=PoolingConfig(kind=mode, kernel=stride, stride=stride),
+        encoding=EncodingConfig(scheme=scheme, grid_pinpoints=grids, frame_mode="crop"),
+        lm=LMConfig(model_type=lm_type, hf_config=lm_hf, rope_theta=float(rope_theta) if rope_theta else None),
+        template="qwen_1_5" if lm_type == "qwen2" else "llama_3",
+    )
+
+
+def convert_llava_state_dict(state: dict[str, torch.Tensor], our_keys: set[str]) -> dict[str, torch.Tensor]:
+    """Rename LongVA/LLaVA keys to ours (see module docstring)."""
+    out = {}
+    for key, value in state.items():
+        if key.startswith("model.vision_tower.vision_tower."):
+            rest = key[len("model.vision_tower.vision_tower."):]
+            short = rest[len("vision_model."):] if rest.startswith("vision_model.") else rest
+            options = [f"vision_tower.model.{short}", f"vision_tower.model.vision_model.{short}"]
+            new = next((k for k in options if k in our_keys), options[0])
+        elif key.startswith("model.mm_projector."):
+            new = "projector." + key[len("model.mm_projector."):]
+        elif key == "model.image_newline":
+            new = "image_newline"
+        elif key.startswith("model.vision_resampler."):
+            continue  # LongVA's resampler is an identity map with no weights
+        elif key.startswith("lm_head."):
+            new = "language_model." + key
+        elif key.startswith("model."):
+            new = "language_model." + key
+        else:
+            new = key
+        out[new] = value
+    return out
+
+
+# ---- model construction ---------------------------------------------------------------------------
+
+
+@contextmanager
+def _default_dtype(dtype: torch.dtype | None):
+    if dtype is None:
+        yield
+        return
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def _tied_duplicates(state: dict[str, torch.Tensor]) -> list[str]:
+    seen: dict[int, str] = {}
+    dups = []
+    for key, value in state.items():
+        ptr = value.untyped_storage().data_ptr()
+        if ptr in seen and value.shape == state[seen[ptr]].shape:
+            dups.append(key)
+        else:
+            seen[ptr] = key
+    return dups
+
+
+def load_pretrained(directory: str | Path, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"):
+    """Load a LongVA model (ours or the original layout) -> LongVAForCausalLM."""
+    from longva.model.modeling_longva import LongVAForCausalLM
+
+    directory = Path(directory)
+    config = load_config(directory)
+    state = load_state_dict(directory)
+    with _default_dtype(dtype):
+        model = LongVAForCausalLM(config)
+    if is_llava_config(_read_json(directory / "config.json")):
+        state = convert_llava_state_dict(state, set(model.state_dict()))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    tied = set(_tied_duplicates(model.state_dict()))
+    missing = [k for k in missing if k not in tied]
+    if missing or unexpected:
+        detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        raise CheckpointError(
+            f"weights in {directory} do not match its config.json ({len(missing)} missing, {len(unexpected)} unexpected: {detail})"
+        )
+    return model.to(device).eval()
+
+
+def save_pretrained(model, directory: str | Path, processor=None, max_shard_bytes: int | None = None) -> Path:
+    """Write config.json + safetensors (sharded above `max_shard_bytes`) + tokenizer files."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    for key in _tied_duplicates(state):  # tied lm_head = embed_tokens: stored once
+        del state[key]
+    shards = _split_shards(state, max_shard_bytes)
+    if len(shards) == 1:
+        atomic_save_safetensors(shards[0], directory / "model.safetensors", metadata={"format": "pt"})
+    else:
+        weight_map = {}
+        for i, shard in enumerate(shards, 1):
+            name = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
+            atomic_save_safetensors(shard, directory / name, metadata={"format": "pt"})
+            weight_map.update({k: name for k in shard})
+        total = sum(v.numel() * v.element_size() for v in state.values())
+        atomic_write_json(directory / INDEX_FILE, {"metadata": {"total_size": total}, "weight_map": weight_map})
+    atomic_write_json(directory / "config.json", model.config.to_dict())
+    if processor is not None:
+        processor.save_pretrained(directory)
+    return directory
+
+
+def _split_shards(state: dict[str, torch.Tensor], max_bytes: int | None) -> list[dict]:
+    if not max_bytes:
+        return [state]
+    shards, current, size = [], {}, 0
+    for key, value in state.items():
+        nbytes = value.numel() * value.element_size()
+        if current and size + nbytes > max_bytes:
+            shards.append(current)
+            current, size = {}, 0
+        current[key] = value
+        size += nbytes
+    if current:
+        shards.append(current)
+    return shards

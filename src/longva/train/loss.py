@@ -1,0 +1,106 @@
+"""Chunked (low-memory) cross-entropy over the vocabulary.
+
+The LM head's logits are the largest activation of long-context training: B·L·V floats (224K
+tokens × 152K vocab = 34G floats for Qwen2-7B). `chunked_cross_entropy_sum` never builds them:
+a custom autograd Function computes `logsumexp` per chunk of tokens in forward, keeps only its
+inputs (hidden rows, head weight, labels), and recomputes each chunk's logits in backward to
+form d(logits) = softmax - onehot, which it immediately folds into d(hidden) and d(weight).
+Peak extra memory is one chunk of logits (chunk × V) instead of B·L·V.
+
+Labels are already shifted targets (label[i] is the token after input[i]), as in the original
+`low_mem_cross_ent`; positions labelled `ignore_index` are skipped (never computed).
+Softmax math runs in fp32 (fp64 when the inputs are fp64); the matmuls run in the input dtype.
+"""
+
+from __future__ import annotations
+
+import torch
+
+IGNORE_INDEX = -100
+
+
+def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    """fp32 for half types, fp64 stays fp64 (exactness tests)."""
+    return torch.promote_types(dtype, torch.float32)
+
+
+class _ChunkedCrossEntropySum(torch.autograd.Function):
+    """sum_i [logsumexp(h_i W^T) - (h_i W^T)[y_i]] over rows i, in chunks of rows."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, targets, chunk_size: int):
+        # hidden (N, H), weight (V, H), targets (N,) with no ignored entries
+        acc = _acc_dtype(hidden.dtype)
+        total = torch.zeros((), dtype=acc, device=hidden.device)
+        with torch.autocast(hidden.device.type, enabled=False):
+            for start in range(0, hidden.shape[0], chunk_size):
+                logits = (hidden[start : start + chunk_size] @ weight.T).to(acc)  # (n, V)
+                target_logit = logits.gather(1, targets[start : start + chunk_size, None])[:, 0]
+                total += (torch.logsumexp(logits, dim=-1) - target_logit).sum()
+        ctx.save_for_backward(hidden, weight, targets)
+        ctx.chunk_size = chunk_size
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_total):
+        hidden, weight, targets = ctx.saved_tensors
+        acc = _acc_dtype(hidden.dtype)
+        grad_hidden = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
+        grad_weight = torch.zeros(weight.shape, dtype=acc, device=weight.device) if ctx.needs_input_grad[1] else None
+        with torch.autocast(hidden.device.type, enabled=False):
+            for start in range(0, hidden.shape[0], ctx.chunk_size):
+                rows = slice(start, start + ctx.chunk_size)
+                h = hidden[rows]  # (n, H)
+                d_logits = torch.softmax((h @ weight.T).to(acc), dim=-1)  # (n, V)
+                d_logits[torch.arange(h.shape[0], device=h.device), targets[rows]] -= 1.0
+                d_logits = (d_logits * grad_total.to(acc)).to(hidden.dtype)
+                if grad_hidden is not None:
+                    grad_hidden[rows] = d_logits @ weight  # (n, H)
+                if grad_weight is not None:
+                    grad_weight += (d_logits.T @ h).to(acc)  # (V, H)
+        if grad_weight is not None:
+            grad_weight = grad_weight.to(weight.dtype)
+        return grad_hidden, grad_weight, None, None
+
+
+def _matmul_inputs(hidden: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cast to one dtype as an `nn.Linear` would (autocast dtype when autocast is on)."""
+    device = hidden.device.type
+    if torch.is_autocast_enabled(device):
+        dtype = torch.get_autocast_dtype(device)
+    else:
+        dtype = torch.promote_types(hidden.dtype, weight.dtype)
+    return hidden.to(dtype), weight.to(dtype)
+
+
+def chunked_cross_entropy_sum(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    chunk_size: int = 4096,
+    ignore_index: int = IGNORE_INDEX,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum of token losses, number of counted tokens) for `hidden @ weight.T` vs `labels`.
+
+    hidden (B, L, H) final hidden states; weight (V, H) the LM head; labels (B, L) shifted targets.
+    The sum + count form lets callers average over micro-batches and ranks exactly.
+    """
+    flat = hidden.reshape(-1, hidden.shape[-1])  # (B*L, H)
+    flat_labels = labels.reshape(-1).to(flat.device)
+    keep = (flat_labels != ignore_index).nonzero()[:, 0]  # only these rows cost any compute
+    n_tokens = torch.tensor(keep.numel(), device=flat.device)
+    rows, head = _matmul_inputs(flat.index_select(0, keep), weight)  # (N, H), (V, H)
+    loss_sum = _ChunkedCrossEntropySum.apply(rows, head, flat_labels[keep], int(chunk_size))
+    return loss_sum, n_tokens
+
+
+def chunked_cross_entropy(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    chunk_size: int = 4096,
+    ignore_index: int = IGNORE_INDEX,
+) -> torch.Tensor:
+    """Mean token loss over non-ignored labels (0 when every label is ignored)."""
+    loss_sum, n_tokens = chunked_cross_entropy_sum(hidden, weight, labels, chunk_size, ignore_index)
+    return loss_sum / n_tokens.clamp(min=1)
