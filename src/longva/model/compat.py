@@ -8,13 +8,13 @@
 from __future__ import annotations
 
 import inspect
-from functools import lru_cache
+from functools import cache
 
 import torch
 from transformers import DynamicCache
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cache_kwarg_name(forward_fn) -> str:
     params = inspect.signature(forward_fn).parameters
     return "cache" if "cache" in params else "past_key_values"

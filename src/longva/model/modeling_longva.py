@@ -138,17 +138,17 @@ class LongVAForCausalLM(nn.Module):
 
     def splice(
         self,
-        input_ids: torch.Tensor,
+        input_ids: torch.Tensor | list[torch.Tensor],
         visual_features: list[torch.Tensor],
-        labels: torch.Tensor | None = None,
+        labels: torch.Tensor | list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """Replace each IMAGE_TOKEN_INDEX of `input_ids` (B, L) by the next visual feature block.
+        """Replace each IMAGE_TOKEN_INDEX of `input_ids` by the next visual feature block.
 
-        Returns right-padded (inputs_embeds (B, L', D), labels (B, L') or None, attention_mask).
-        The k-th placeholder of the batch (row-major) takes visual_features[k]. Padding positions
-        (attention_mask 0 in a padded batch) are not expected in `input_ids`: pass unpadded rows.
+        `input_ids` is (B, L) or a list of B unpadded 1-D rows (variable lengths). Returns
+        right-padded (inputs_embeds (B, L', D), labels (B, L') or None, attention_mask (B, L')).
+        The k-th placeholder of the batch (row-major) takes visual_features[k].
         """
-        n_placeholders = int((input_ids == IMAGE_TOKEN_INDEX).sum())
+        n_placeholders = sum(int((row == IMAGE_TOKEN_INDEX).sum()) for row in input_ids)
         if n_placeholders != len(visual_features):
             raise InputError(
                 f"prompt has {n_placeholders} {self.config.image_token} placeholder(s) but"
@@ -156,7 +156,7 @@ class LongVAForCausalLM(nn.Module):
             )
         feats = iter(visual_features)
         rows, row_labels = [], []
-        for b in range(input_ids.shape[0]):
+        for b in range(len(input_ids)):
             ids = input_ids[b]
             pieces, lab_pieces = [], []
             cuts = [-1] + torch.nonzero(ids == IMAGE_TOKEN_INDEX).flatten().tolist() + [len(ids)]
@@ -164,7 +164,7 @@ class LongVAForCausalLM(nn.Module):
                 text_ids = ids[cuts[k] + 1 : cuts[k + 1]]
                 pieces.append(self.embed_text(text_ids))
                 if labels is not None:
-                    lab_pieces.append(labels[b, cuts[k] + 1 : cuts[k + 1]].to(self.device))
+                    lab_pieces.append(labels[b][cuts[k] + 1 : cuts[k + 1]].to(self.device))
                 if k < len(cuts) - 2:
                     vis = next(feats).to(self.device, self.dtype)
                     pieces.append(vis)
@@ -187,11 +187,11 @@ class LongVAForCausalLM(nn.Module):
 
     def forward(
         self,
-        input_ids: torch.Tensor | None = None,
+        input_ids: torch.Tensor | list[torch.Tensor] | None = None,
         inputs_embeds: torch.Tensor | None = None,
         visuals: list[VisualInput] | None = None,
         visual_features: list[torch.Tensor] | None = None,
-        labels: torch.Tensor | None = None,
+        labels: torch.Tensor | list[torch.Tensor] | None = None,
         attention_mask: torch.Tensor | None = None,
         logits_to_keep: int = 0,
         **lm_kwargs,
