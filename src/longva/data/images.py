@@ -64,4 +64,4 @@ def _sixteen_bit_to_rgb(image: Image.Image) -> Image.Image:
     values = np.asarray(image).astype(np.uint32)  # (H, W) 0..65535
     # Round to nearest: 65535 -> 255, 32768 -> 128 (x / 257 maps the ranges exactly).
     gray = ((np.clip(values, 0, 65535) + 128) // 257).astype(np.uint8)
-    return Image.fromarray(gray, mode="L").convert("RGB")
+    return Image.fromarray(gray).convert("RGB")  # (H, W) uint8 -> "L" -> RGB

@@ -15,11 +15,11 @@ from itertools import chain
 import av
 import numpy as np
 
-from longva.data.video_plan import Run
+from longva.data.video_plan import DECODE_THREADS, Run
 from longva.data.video_timeline import Timeline, ffmpeg_reason
 from longva.errors import InputError
 
-# Earlier keyframes tried when a seek overshoots, before falling back to the first frame.
+# Keyframes tried when a seek overshoots, before falling back to the first frame.
 SEEK_RETRIES = 2
 
 
@@ -33,7 +33,8 @@ def decode_plan(
     try:
         with av.open(os.fspath(path)) as container:  # fresh: positioned at the first frame
             stream = container.streams[stream_index]
-            stream.thread_type = "AUTO"  # frame + slice threads
+            stream.thread_type = "AUTO"  # frame + slice threads; the seek cost model counts them
+            stream.thread_count = DECODE_THREADS
             for run in runs:
                 frames = _start(container, stream, timeline, run, path)
                 yield from _targets(frames, timeline, run.targets, size, path)
@@ -42,35 +43,35 @@ def decode_plan(
 
 
 def _targets(frames, timeline: Timeline, targets: list[int], size, path) -> Iterator[tuple[int, np.ndarray]]:
-    if not timeline.exact:  # no usable pts: the n-th decoded frame is frame n
-        frames = ((i, f) for i, f in enumerate(frames))
-    else:
-        frames = ((None, f) for f in frames)
+    if timeline.exact:
+        positions = ((_pts(f), f) for f in frames)
+    else:  # no usable pts (one run from the start): the n-th decoded frame is frame n
+        positions = enumerate(frames)
     for t in targets:
-        want = timeline.pts[t]
-        for counted, frame in frames:
-            at = _pts(frame) if counted is None else counted
-            if at is None or at < want:
-                continue
-            if at > want:
-                break  # passed the target: it was never decoded
-            yield t, _rgb(frame, size)
-            break
-        else:
-            at = None
-        if at != want:
+        frame = _advance_to(positions, timeline.pts[t])
+        if frame is None:
             raise InputError(f"{path}: frame {t} (t={_seconds(timeline, t)}) could not be decoded; "
                              "the file may be corrupt or truncated")
+        yield t, _rgb(frame, size)
+
+
+def _advance_to(positions, want: int):
+    """The frame at position `want`, consuming those before it; None if it never comes."""
+    for at, frame in positions:
+        if at is None or at < want:
+            continue
+        return frame if at == want else None
+    return None
 
 
 def _start(container, stream, timeline: Timeline, run: Run, path) -> Iterator:
     """Decoded frames from a point at or before the run's first target."""
     if not run.seek:
-        return container.decode(stream)
+        return _decoded(container, stream)
     target = timeline.pts[run.targets[0]]
     for seek_pts in _seek_points(timeline, run):
         container.seek(int(seek_pts), backward=True, stream=stream)
-        frames = container.decode(stream)
+        frames = _decoded(container, stream)
         first = next(frames, None)
         if first is not None and (_pts(first) is None or _pts(first) <= target):
             return chain([first], frames)
@@ -78,11 +79,28 @@ def _start(container, stream, timeline: Timeline, run: Run, path) -> Iterator:
                      f"(t={_seconds(timeline, run.targets[0])}); the file may be corrupt")
 
 
+def _decoded(container, stream) -> Iterator:
+    """Decoded frames from the demuxer's position, skipping packets that cannot be decoded.
+
+    A truncated file ends in a partial packet, and a damaged one has broken packets; FFmpeg's
+    tools skip those and go on, and so do we. A wanted frame that is lost this way is reported
+    by `_targets`, so nothing is silently replaced.
+    """
+    for packet in container.demux(stream):
+        if packet.is_corrupt:
+            continue
+        try:
+            yield from packet.decode()
+        except av.error.InvalidDataError:
+            continue
+
+
 def _seek_points(timeline: Timeline, run: Run) -> list[int]:
-    """The target's pts, then earlier keyframes' pts, then the first frame's pts."""
-    j = int(np.searchsorted(timeline.keyframes, run.start, side="right")) - 1
-    earlier = timeline.keyframes[max(j - SEEK_RETRIES, 0):max(j, 0)][::-1]
-    return [timeline.pts[run.targets[0]], *timeline.pts[earlier], timeline.pts[0]]
+    """The target's pts; then the pts of its keyframe and the one before (a demuxer seeking on
+    decode time lands at or before a keyframe when given its pts); then the first frame's."""
+    j = int(np.searchsorted(timeline.keyframes, run.start, side="right"))  # keyframes[:j] <= start
+    retries = timeline.keyframes[max(j - SEEK_RETRIES, 0):j][::-1]
+    return [timeline.pts[run.targets[0]], *timeline.pts[retries], timeline.pts[0]]
 
 
 def _pts(frame) -> int | None:

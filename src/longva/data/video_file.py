@@ -48,7 +48,8 @@ def _open_container(path: Path):
     try:
         return av.open(str(path))
     except av.error.FFmpegError as e:
-        raise InputError(f"{path}: not a readable video ({ffmpeg_reason(e)}); {EXPECTED}") from e
+        raise InputError(f"{path}: cannot be read as a video ({ffmpeg_reason(e)}: corrupt, truncated "
+                         f"or not a video); {EXPECTED}") from e
 
 
 def _video_stream(container, path: Path):
@@ -57,5 +58,4 @@ def _video_stream(container, path: Path):
         if not stream.disposition & av.stream.Disposition.attached_pic:
             return stream
     found = ", ".join(sorted({s.type for s in container.streams})) or "none"
-    container.close()
     raise InputError(f"{path}: has no video stream (streams: {found}); {EXPECTED}")

@@ -16,16 +16,31 @@ The explicit strategies are the two ends of the same rule:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from longva.data.video_timeline import Timeline
 
-# Seek overhead in frame decodes, measured with benchmarks/video_decode.py (224 px, libx264,
-# 2-core CPU, frame-threaded decoder): a seek + decode of one frame costs ~this many frames of
-# a sequential pass. The choice is flat around the optimum, so a rough value is enough.
-SEEK_COST = 8.0
+
+def _available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # respects container/taskset limits
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# Decoder threads (frame + slice threading), as FFmpeg's "auto" picks them: cores + 1, <= 16.
+DECODE_THREADS = min(_available_cpus() + 1, 16)
+
+# Seek overhead in frames of a sequential pass: SEEK_BASE for repositioning plus decoding an
+# I-frame, and one frame per extra decoder thread, because a frame-threaded decoder has
+# (threads - 1) frames in flight that a seek throws away. Measured on the 2-core CPU box
+# (224 px libx264, CPU time, 1-3 threads): 2.5, 3.4, 4.0 frames. Costs near the switch point
+# are close, so a rough value is enough.
+SEEK_BASE = 2.5
+SEEK_COST = SEEK_BASE + (DECODE_THREADS - 1)
 
 STRATEGIES = ("auto", "seek", "sequential")
 

@@ -43,7 +43,10 @@ class Timeline:
 
     def times(self) -> np.ndarray:
         """(F,) float64 seconds from the first frame."""
-        return (self.pts - self.pts[0]).astype(np.float64) * float(self.time_base)
+        # One rounding (ticks * num / den) keeps exact times exact: 90000 ticks of 1/90000 is
+        # 1.0, not 0.9999999999999999, so a time range starting at 1.0 includes that frame.
+        ticks = (self.pts - self.pts[0]) * self.time_base.numerator
+        return ticks.astype(np.float64) / self.time_base.denominator
 
     def keyframe_before(self, index: int) -> int:
         """The last keyframe index <= index (0 when the stream starts without one)."""
@@ -69,8 +72,8 @@ def build_timeline(container, stream, path: str | os.PathLike) -> Timeline:
 def _read_packets(container, stream, path) -> Iterator[tuple[int | None, bool]]:
     try:
         for packet in container.demux(stream):
-            if packet.size == 0 or packet.is_discard:  # flush packets / edit-list cuts
-                continue
+            if packet.size == 0 or packet.is_discard or packet.is_corrupt:
+                continue  # flush packet, edit-list cut, partial packet of a truncated file
             yield (packet.pts if packet.pts is not None else packet.dts), packet.is_keyframe
     except av.error.FFmpegError as e:
         raise InputError(f"{path}: cannot read the video packets ({ffmpeg_reason(e)}); "
@@ -84,11 +87,13 @@ def _from_packets(packets: list[tuple[int | None, bool]], stream) -> Timeline:
     keys = np.asarray([key for _, key in packets], bool)
     order = np.argsort(pts, kind="stable")
     exact = not missing and bool(np.all(np.diff(pts[order]) > 0))
+    time_base = Fraction(stream.time_base)
     if exact:
         pts, keys = pts[order], keys[order]
-    else:  # pts missing or duplicated: decode order is the only reliable order left
+    else:  # pts missing or duplicated: decode order is the only order left, times are nominal
         pts = np.arange(len(pts), dtype=np.int64)
-    return Timeline(pts, np.flatnonzero(keys).astype(np.int64), Fraction(stream.time_base), exact)
+        time_base = 1 / Fraction(stream.average_rate or stream.guessed_rate or 1)
+    return Timeline(pts, np.flatnonzero(keys).astype(np.int64), time_base, exact)
 
 
 def _from_mp4_index(stream, head, path) -> Timeline | None:

@@ -8,7 +8,7 @@ cache check would mistake for a finished one.
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -47,8 +47,8 @@ def write_video(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    # FFmpeg creates the temp file (usual permissions); the suffix tells it the container.
+    tmp = str(path.parent / f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
     try:
         _encode(tmp, frames, fps, codec, gop, pix_fmt, bit_rate, timestamps, crf, preset)
         os.replace(tmp, path)
