@@ -1,9 +1,176 @@
-"""CLI commands of longva.ablation (registered into the main app by longva.cli)."""
+"""`longva ablate`: read an ablation plan, compile it to experiments, (later) run them.
+
+    longva ablate PLAN --dry-run [--json]     compiled matrix (one JSON object per variant)
+    longva ablate PLAN [--quick|--seeds N|--out DIR]   compile, then run (runner: later)
+    longva ablate parse PLAN [--json]         the parsed plan alone
+    longva ablate knobs | metrics             what plans can name
+
+`ablate` is a group whose default subcommand is `run`: when the first argument is not a
+subcommand name (`longva ablate plan.md --dry-run`), `run` is implied.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+from typer.core import TyperGroup
+
+from longva.ablation.tokens import POLICIES
+
+
+class DefaultRunGroup(TyperGroup):
+    """A group that treats `ablate PLAN ...` as `ablate run PLAN ...`."""
+
+    default_command = "run"
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+ablate_app = typer.Typer(
+    cls=DefaultRunGroup,
+    name="ablate",
+    help="Read an ablation plan (markdown, JSONL, JSON or YAML), compile it to experiments, run them.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+_PLAN = typer.Argument(..., help="Plan file: rendered markdown, JSONL/JSON records, plans.json or YAML.")
+_TASK = typer.Option(None, "--task", help="Task id inside a plans.json holding several plans.")
+
+
+@ablate_app.command("run")
+def run_command(
+    plan: Path = _PLAN,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Compile and print the matrix; run nothing."),
+    as_json: bool = typer.Option(False, "--json", help="With --dry-run: one JSON object per variant."),
+    quick: bool = typer.Option(False, "--quick", help="Smoke scale: tiny model, few steps."),
+    seeds: int = typer.Option(1, "--seeds", min=1, help="Repeat every run (baseline included) with N seeds."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder for the report."),
+    variant_map: Path | None = typer.Option(None, "--variant-map", help="YAML/JSON: entry -> item -> {path: value}."),
+    set_: list[str] = typer.Option([], "--set", help="'Entry/Item: key=val,key=val' explicit overrides."),
+    part: list[str] = typer.Option([], "--part", help="'Entry=knob.id[@stage]': which knob an entry names."),
+    pool_policy: str = typer.Option("stride_follows_kernel", "--pool-policy",
+                                    help=f"Kernel-size phrases: {' | '.join(POLICIES)}."),
+    skip_unknown_metrics: bool = typer.Option(False, "--skip-unknown-metrics",
+                                              help="Unknown metric names become warnings ('n/a: unknown metric')."),
+    plugin: list[str] = typer.Option([], "--plugin", help="Import a module that registers knobs/metrics."),
+    recipe: Path | None = typer.Option(None, "--recipe", help="Base recipe file (YAML/JSON RecipeConfig)."),
+    base_set: list[str] = typer.Option([], "--base-set", help="'path=value' applied to the base (every run)."),
+    task: str | None = _TASK,
+) -> None:
+    """Compile PLAN against the recipe; with --dry-run print the matrix, else run it."""
+    from longva.ablation.compiler import compile_plan
+    from longva.ablation.parse import load_plan
+    from longva.ablation.registry import load_plugins
+
+    load_plugins(plugin)
+    parsed = load_plan(plan, task=task)
+    explicit = _explicit(parsed, variant_map, set_, part)
+    base = _base(recipe, base_set, quick)
+    compiled = compile_plan(parsed, base=base, explicit=explicit, policy=pool_policy,
+                            skip_unknown_metrics=skip_unknown_metrics)
+    if dry_run:
+        _show_compiled(compiled, as_json)
+        compiled.raise_if_unresolved()  # non-zero exit when anything is unresolved
+        return
+    compiled.raise_if_unresolved()  # refuse before any compute
+    from longva.ablation.runner import run_plan
+
+    try:
+        run_plan(compiled, out_dir=out, seeds=seeds, quick=quick)
+    except NotImplementedError as e:
+        typer.echo(f"error: compiled {len(compiled.runs)} runs, but {e}; use --dry-run to see them", err=True)
+        raise typer.Exit(code=2) from None
+
+
+@ablate_app.command("parse")
+def parse_command(
+    plan: Path = _PLAN,
+    as_json: bool = typer.Option(False, "--json", help="Print the parsed plan as JSON."),
+    task: str | None = _TASK,
+) -> None:
+    """Parse PLAN and print it (exit 2 with a one-line message when it is malformed)."""
+    from longva.ablation.parse import load_plan
+
+    parsed = load_plan(plan, task=task)
+    if as_json:
+        typer.echo(json.dumps(parsed.to_json(), indent=2, ensure_ascii=False, default=str))
+        return
+    from rich.console import Console
+
+    from longva.ablation.render import print_plan
+
+    print_plan(parsed, Console())
+
+
+@ablate_app.command("knobs")
+def knobs_command() -> None:
+    """List the knobs plans can name (id, config paths, summary)."""
+    from longva.ablation.registry import default_registry
+
+    for knob in sorted(default_registry().knobs.values(), key=lambda k: k.id):
+        typer.echo(f"{knob.id}: {knob.summary}")
+        typer.echo(f"    params: {knob.describe_params()}; examples: {', '.join(knob.examples)}")
+
+
+@ablate_app.command("metrics")
+def metrics_command() -> None:
+    """List the metrics plans can name (id, kind, aliases)."""
+    from longva.ablation.metrics import default_metrics
+
+    for spec in default_metrics().specs.values():
+        typer.echo(f"{spec.id} [{spec.kind}]: {spec.summary}; aliases: {', '.join(spec.aliases)}")
+
+
+def _base(recipe: Path | None, base_set: list[str], quick: bool):
+    """The base recipe: a file, or the defaults (`quick_config()` with --quick), plus --base-set."""
+    from longva.ablation.errors import CompileError
+    from longva.ablation.items import parse_assignments
+    from longva.ablation.recipe import RecipeView
+
+    base = RecipeView.from_file(recipe) if recipe else RecipeView.default(quick=quick)
+    overrides: dict = {}
+    for spec in base_set:
+        parsed = parse_assignments(spec)
+        if not parsed:
+            raise CompileError(f"--base-set {spec!r}: expected 'path=value[,path=value]'")
+        overrides.update(parsed)
+    if not overrides:
+        return base
+    changed = base.apply(overrides)
+    changed.origin = f"{base.origin} + {', '.join(f'{k}={v}' for k, v in overrides.items())}"
+    return changed
+
+
+def _explicit(parsed, variant_map: Path | None, sets: list[str], parts: list[str]):
+    from longva.ablation.overrides import ExplicitOverrides, load_variant_map, parse_part, parse_set
+
+    explicit = load_variant_map(variant_map) if variant_map else ExplicitOverrides()
+    names = [e.name for e in parsed.entries]
+    for spec in sets:
+        entry, item, overrides = parse_set(spec, names)
+        explicit.add_item(entry, item, overrides)
+    for spec in parts:
+        explicit.add_part(*parse_part(spec))
+    return explicit
+
+
+def _show_compiled(compiled, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(compiled.to_json(), indent=2, ensure_ascii=False, default=str))
+        return
+    from rich.console import Console
+
+    from longva.ablation.render import print_compiled
+
+    print_compiled(compiled, Console())
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the main `longva` app."""
+    """Add `longva ablate ...` to the main `longva` app."""
+    app.add_typer(ablate_app, name="ablate")

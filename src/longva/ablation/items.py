@@ -1,0 +1,155 @@
+"""Replacement items, normalised once before any recogniser looks at them.
+
+An `Item` keeps the plan's raw value (provenance) and adds what recognisers need: lowercase
+text without "(default)"-style markers, the parsed number (+ unit), `k=v` assignments, a Python
+value (dict/list) and any inline explicit override `{{path=value}}`.
+
+Expansion: a dict replacement `{key: [v1, v2], key2: [...]}` (also its rendered `key: [..]`
+lines) is a set of one-factor sweeps: one item per value, other keys at base. A dict *inside*
+the list (`{'s': 1, 'r': 1}`) is one item that sets several keys together.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from longva.ablation.plan import PlanEntry
+from longva.ablation.text import literal_item, split_top_level
+from longva.utils.dataclass_config import parse_scalar
+
+_DEFAULT_MARK = re.compile(
+    r"\s*[(\[]\s*(?:default|baseline|original|current|currently used|ours|proposed|base)\s*[)\]]\s*", re.I
+)
+_INLINE = re.compile(r"\{\{(?P<body>.*?)\}\}")
+_KEY_LIST = re.compile(r"^(?P<key>[^\[\]{}=]+?):\s*(?P<values>\[.*\])$")
+_NUMBER = re.compile(
+    r"^(?P<num>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?)"
+    r"(?:\s*(?:\^|\*\*)\s*(?P<exp>[-+]?\d+))?"
+    r"\s*(?P<mult>[kKMBG](?![a-zA-Z]))?\s*(?P<unit>[a-zA-Z%×][\w\s%/-]*)?$"
+)
+_MULT = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9}
+
+
+@dataclass(frozen=True)
+class Item:
+    label: str  # as shown in tables and matched by explicit overrides
+    raw: Any  # the plan's value
+    text: str = ""  # lowercase, markers and inline overrides removed
+    value: Any = None  # dict / list when the item is a Python literal
+    number: float | int | None = None
+    unit: str | None = None
+    assignments: dict[str, Any] | None = None  # from "k=v" / "a=1,b=2"
+    default_marked: bool = False
+    inline: dict[str, Any] = field(default_factory=dict)  # {{path=value}} explicit overrides
+    line: int | None = None
+
+
+def entry_items(entry: PlanEntry) -> list[Item]:
+    """All items of an entry, with dict replacements expanded to one-factor sweeps."""
+    replacement = entry.replacement
+    if replacement is None:
+        return []
+    if isinstance(replacement, dict):
+        return _sweep(replacement, entry.item_lines or [])
+    items: list[Item] = []
+    for index, raw in enumerate(replacement):
+        line = entry.item_line(index)
+        key_list = _KEY_LIST.match(raw.strip()) if isinstance(raw, str) else None
+        values = literal_item(key_list.group("values")) if key_list else None
+        if isinstance(values, list):  # a lone "key: [..]" line among plain items
+            items += _sweep({key_list.group("key").strip(): values}, [line])
+        else:
+            items.append(make_item(raw, line, entry.item_text(index)))
+    return items
+
+
+def _sweep(mapping: dict[str, Any], lines: list[int]) -> list[Item]:
+    items = []
+    for index, (key, values) in enumerate(mapping.items()):
+        line = lines[index] if index < len(lines) else (lines[-1] if lines else None)
+        for value in values if isinstance(values, list) else [values]:
+            items.append(Item(label=f"{key}={value}", raw={key: value}, text=f"{key}={value}".lower(),
+                              value={key: value}, assignments={key: value}, line=line))
+    return items
+
+
+def make_item(raw: Any, line: int | None = None, written: str | None = None) -> Item:
+    """An Item from a replacement value; `written` is the plan's own spelling, used as the label."""
+    label = written.strip() if written else str(raw)
+    if isinstance(raw, bool) or raw is None:
+        return Item(label=label, raw=raw, text=str(raw).lower(), line=line)
+    if isinstance(raw, (int, float)):
+        return Item(label=label, raw=raw, text=str(raw), number=raw, line=line)
+    if isinstance(raw, (dict, list)):
+        return Item(label=label, raw=raw, text=str(raw).lower(), value=raw, line=line)
+    return _text_item(str(raw), line)
+
+
+def _text_item(raw: str, line: int | None) -> Item:
+    inline: dict[str, Any] = {}
+    for m in _INLINE.finditer(raw):
+        inline.update(parse_assignments(m.group("body")) or {})
+    text = _INLINE.sub(" ", raw)
+    marked = bool(_DEFAULT_MARK.search(text))
+    text = " ".join(_DEFAULT_MARK.sub(" ", text).split())
+    value = literal_item(text)
+    number = unit = None
+    if (parsed := parse_number(text)) is not None:
+        number, unit = parsed
+    return Item(
+        label=raw.strip(),
+        raw=raw,
+        text=text.lower(),
+        value=value if isinstance(value, (dict, list)) else None,
+        number=number,
+        unit=unit,
+        assignments=parse_assignments(text),
+        default_marked=marked,
+        inline=inline,
+        line=line,
+    )
+
+
+def parse_number(text: str) -> tuple[float | int, str | None] | None:
+    """`256`, `1e-4`, `1,000`, `10^9`, `3M`, `224K`, `150 samples`, `10%` -> (value, unit).
+
+    K/M/B/G multiply by 10^3/10^6/10^9/10^9 (decimal, as LongVA's "224K" = 224,000 tokens).
+    """
+    m = _NUMBER.match(text.strip())
+    if m is None:
+        return None
+    value = float(m.group("num").replace(",", ""))
+    if m.group("exp"):
+        value = value ** int(m.group("exp"))
+    if m.group("mult"):
+        value *= _MULT[m.group("mult")]
+    unit = (m.group("unit") or "").strip().lower() or None
+    integral_literal = re.fullmatch(r"[-+]?[\d,]+", m.group("num")) is not None
+    if value.is_integer() and (integral_literal or m.group("mult") or m.group("exp")):
+        return int(value), unit
+    return value, unit
+
+
+def parse_assignments(text: str) -> dict[str, Any] | None:
+    """`k=v`, `k = v`, `λ_RGB=5,λ_depth=15` -> {k: v}; None unless every piece is an assignment."""
+    pieces = [p for p in split_top_level(text) if p]
+    if not pieces:
+        return None
+    out: dict[str, Any] = {}
+    for piece in pieces:
+        key, sep, value = piece.partition("=")
+        if not sep or not key.strip() or value.startswith("=") or key.rstrip().endswith(("<", ">", "!")):
+            return None
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def parse_value(text: str) -> Any:
+    """A value written in a plan or on the command line: YAML scalars/lists, numbers with K/M/B."""
+    parsed = parse_number(text)
+    if parsed is not None and parsed[1] is None:
+        return parsed[0]
+    value = parse_scalar(text)
+    return value.strip() if isinstance(value, str) else value

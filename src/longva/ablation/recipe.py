@@ -1,0 +1,103 @@
+"""The base recipe as the compiler sees it: dotted config paths, their values and their stage.
+
+The base is a `longva.recipes.config.RecipeConfig` (its defaults, `quick_config()`, or a recipe
+file). Every override goes through `set_path`, so values are typed and validated like any
+`--set`, and unknown paths fail with the close names. A path must already exist, even inside a
+free-form mapping such as `model.lm.hf_config`, so a typo is never silently added.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from longva.errors import ConfigError
+from longva.model.config import LongVAConfig
+from longva.recipes.config import STAGES
+from longva.utils.dataclass_config import get_path, load_config, set_path, to_dict
+
+# STAGES (re-exported): execution order; a change re-runs its stage and every stage after it.
+__all__ = ["STAGES", "RecipeView", "stage_of", "stages_from"]
+
+
+class RecipeView:
+    """Immutable view of one recipe configuration (the base, or the base plus overrides)."""
+
+    def __init__(self, config: Any, origin: str):
+        self._config = config  # a RecipeConfig (any dataclass tree with a `model: LongVAConfig`)
+        self._tree = to_dict(config)
+        self.origin = origin
+
+    @classmethod
+    def default(cls, quick: bool = False) -> RecipeView:
+        from longva.recipes.config import RecipeConfig, quick_config
+
+        if quick:
+            return cls(quick_config(), origin="quick_config()")
+        return cls(RecipeConfig(), origin="RecipeConfig() defaults")
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> RecipeView:
+        from longva.recipes.config import RecipeConfig
+
+        return cls(load_config(RecipeConfig, path), origin=str(path))
+
+    # -- reading ---------------------------------------------------------------------------
+    def get(self, path: str) -> Any:
+        """Value at `path`; unknown paths raise ConfigError listing close names."""
+        return get_path(self._config, path)
+
+    def has(self, path: str) -> bool:
+        try:
+            self.get(path)
+        except ConfigError:
+            return False
+        return True
+
+    def model_config(self) -> LongVAConfig:
+        return self._config.model
+
+    # -- writing ---------------------------------------------------------------------------
+    def apply(self, overrides: Mapping[str, Any]) -> RecipeView:
+        """A new view with `overrides` (dotted path -> value) applied, checked and validated."""
+        config = self._config
+        for path, value in overrides.items():
+            self.get(path)  # existing paths only: a typo in a free-form mapping is still an error
+            config = set_path(config, path, value)
+        return RecipeView(config, self.origin)
+
+    # -- identity --------------------------------------------------------------------------
+    def config_hash(self) -> str:
+        """Content hash of the configuration (equivalent spellings hash the same)."""
+        canonical = _canonical(self._tree)
+        blob = json.dumps(canonical, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def stage_of(path: str) -> str:
+    """Earliest stage a config path affects (the model's LM is built in the text stage)."""
+    head, _, rest = path.partition(".")
+    if head == "stages":
+        stage = rest.split(".", 1)[0]
+        return stage if stage in STAGES else STAGES[0]
+    if head == "eval":
+        return "eval"
+    if path.startswith("model.") and not path.startswith("model.lm."):
+        return "s2_align"  # vision tower, projector, pooling, encoding enter at alignment
+    return STAGES[0]  # LM architecture, seed and anything unknown: everything re-runs
+
+
+def stages_from(stage: str) -> list[str]:
+    return list(STAGES[STAGES.index(stage):])
+
+
+def _canonical(tree: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(tree))
+    pooling = out.get("model", {}).get("pooling")
+    if isinstance(pooling, dict) and pooling.get("stride") is None:
+        pooling["stride"] = pooling.get("kernel")  # stride None means stride = kernel
+    return out
