@@ -1,27 +1,28 @@
-"""LongVA model: config, vision tower, projector, pooling, encodings, prompt, checkpoints."""
+"""LongVA model: config, vision tower, projector, pooling, encodings, prompt, checkpoints.
 
-from longva.model.config import (
-    EncodingConfig,
-    LMConfig,
-    LongVAConfig,
-    PoolingConfig,
-    ProjectorConfig,
-    VisionTowerConfig,
-)
-from longva.model.encoding import VisualInput, image_token_count, tokens_per_frame
-from longva.model.modeling_longva import LongVAForCausalLM
-from longva.model.processor import LongVAProcessor
+Names are imported lazily so that `import longva.model.config` does not load torch/transformers.
+"""
 
-__all__ = [
-    "EncodingConfig",
-    "LMConfig",
-    "LongVAConfig",
-    "LongVAForCausalLM",
-    "LongVAProcessor",
-    "PoolingConfig",
-    "ProjectorConfig",
-    "VisionTowerConfig",
-    "VisualInput",
-    "image_token_count",
-    "tokens_per_frame",
-]
+from importlib import import_module
+
+_EXPORTS = {
+    "EncodingConfig": "longva.model.config",
+    "LMConfig": "longva.model.config",
+    "LongVAConfig": "longva.model.config",
+    "PoolingConfig": "longva.model.config",
+    "ProjectorConfig": "longva.model.config",
+    "VisionTowerConfig": "longva.model.config",
+    "VisualInput": "longva.model.encoding",
+    "image_token_count": "longva.model.encoding",
+    "tokens_per_frame": "longva.model.encoding",
+    "LongVAForCausalLM": "longva.model.modeling_longva",
+    "LongVAProcessor": "longva.model.processor",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'longva.model' has no attribute {name!r}")

@@ -129,10 +129,17 @@ def _read_pickle_weights_only(path: Path) -> dict[str, torch.Tensor]:
 
 
 def load_tokenizer(directory: str | Path):
-    from transformers import AutoTokenizer
+    """The tokenizer saved next to a model (fast tokenizer.json first; AutoTokenizer otherwise).
+
+    `AutoTokenizer` would read our config.json (model_type "longva", unknown to transformers)
+    and warn, so a directory with tokenizer.json is loaded as `PreTrainedTokenizerFast` directly.
+    """
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     directory = Path(directory)
-    if not any((directory / f).exists() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.json")):
+    if (directory / "tokenizer.json").exists():
+        return PreTrainedTokenizerFast.from_pretrained(str(directory))
+    if not any((directory / f).exists() for f in ("tokenizer_config.json", "vocab.json")):
         raise CheckpointError(f"{directory} has no tokenizer files; expected tokenizer.json / tokenizer_config.json")
     return AutoTokenizer.from_pretrained(str(directory))
 

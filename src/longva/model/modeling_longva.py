@@ -19,6 +19,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from longva.errors import InputError
+from longva.model.compat import output_cache
 from longva.model.config import LongVAConfig
 from longva.model.encoding import VisualInput, grid_token_shape, merge_grids, tokens_per_frame
 from longva.model.pooling import build_pooling
@@ -47,6 +48,7 @@ class LongVAOutput:
     inputs_embeds: torch.Tensor
     labels: torch.Tensor | None
     attention_mask: torch.Tensor | None
+    cache: object | None = None  # the LM's KV cache when `use_cache` / `cache=` was passed
 
 
 class LongVAForCausalLM(nn.Module):
@@ -198,6 +200,9 @@ class LongVAForCausalLM(nn.Module):
     ) -> LongVAOutput:
         """Splice visuals at `<image>` placeholders, run the LM; loss on text labels only.
 
+        Extra keyword arguments go to the LM's decoder (e.g. `use_cache=True` and the cache via
+        `longva.model.compat.cache_kwargs(model.language_model.get_decoder(), cache)`).
+
         `visuals` are encoded here; `visual_features` are precomputed (tokens, D) blocks. With
         labels, the loss is computed without materialising (L x vocab) logits beyond one chunk,
         and `logits` is None unless `logits_to_keep` > 0 (last N positions).
@@ -210,15 +215,16 @@ class LongVAForCausalLM(nn.Module):
             raise InputError("forward needs input_ids or inputs_embeds")
         if attention_mask is not None and bool(attention_mask.all()):
             attention_mask = None  # no padding: let SDPA use is_causal (linear memory on CPU)
-        hidden = self.language_model.get_decoder()(
+        decoder_out = self.language_model.get_decoder()(
             inputs_embeds=inputs_embeds, attention_mask=attention_mask, **lm_kwargs
-        ).last_hidden_state  # (B, L, D)
+        )
+        hidden = decoder_out.last_hidden_state  # (B, L, D)
         loss = causal_lm_loss(hidden, self.language_model.get_output_embeddings().weight, labels) if labels is not None else None
         logits = None
         if logits_to_keep > 0 or labels is None:
             keep = hidden[:, -logits_to_keep:] if logits_to_keep > 0 else hidden
             logits = self.language_model.get_output_embeddings()(keep)
-        return LongVAOutput(loss, logits, inputs_embeds, labels, attention_mask)
+        return LongVAOutput(loss, logits, inputs_embeds, labels, attention_mask, output_cache(decoder_out))
 
 
 def causal_lm_loss(hidden: torch.Tensor, lm_head_weight: torch.Tensor, labels: torch.Tensor, chunk: int = 1024) -> torch.Tensor:

@@ -7,8 +7,6 @@ selected features of all frames. CLIP's CLS token is dropped (`select_feature="p
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import torch
 from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModel, SiglipVisionConfig, SiglipVisionModel
@@ -46,23 +44,14 @@ class VisionTower(nn.Module):
     def hidden_size(self) -> int:
         return self.cfg.hidden_size
 
-    @contextmanager
-    def _truncated_encoder(self):
-        encoder = self.model.encoder
-        full = encoder.layers
-        encoder.layers = nn.ModuleList(list(full)[: self.layers_used])
-        try:
-            yield encoder
-        finally:
-            encoder.layers = full
-
     def _features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) -> (B, patches, D_vision) at the selected layer."""
         hidden = self.model.embeddings(pixel_values)
         if hasattr(self.model, "pre_layrnorm"):  # CLIP normalises before the encoder
             hidden = self.model.pre_layrnorm(hidden)
-        with self._truncated_encoder() as encoder:
-            hidden = encoder(inputs_embeds=hidden).last_hidden_state
+        for layer in self.model.encoder.layers[: self.layers_used]:  # later layers never run
+            out = layer(hidden, None)  # (hidden_states, attention_mask) in transformers 5
+            hidden = out[0] if isinstance(out, tuple) else out
         if self.has_cls and self.cfg.select_feature == "patch":
             hidden = hidden[:, 1:]
         return hidden

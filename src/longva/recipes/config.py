@@ -1,0 +1,181 @@
+"""The toy LongVA recipe, as one strict config tree (`RecipeConfig`).
+
+Stages run in this order, each cached on disk by a hash of the config it reads and of its
+inputs (see `longva.recipes.cache`):
+
+    s0_text   tiny Qwen2 from scratch, short context, text retrieval (colour word in filler)
+    s1_long   RoPE base raised, sequence length x8, text only            (the long-context LM)
+    s2_align  vision tower + projector aligned on SHORT multi-grid images (LM frozen)
+    eval      V-NIAH (synthetic haystack + synthetic needles), text NIAH, video-QA proxy
+
+Dotted paths (`stages.s1_long.lr_schedule.kind`, `model.pooling.kernel`, ...) are what
+`--set`, the ablation compiler and the stage hashes use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from longva.errors import ConfigError
+from longva.model.config import (
+    EncodingConfig,
+    LMConfig,
+    LongVAConfig,
+    PoolingConfig,
+    ProjectorConfig,
+    VisionTowerConfig,
+)
+from longva.train.schedules import LRScheduleConfig
+
+STAGES = ("s0_text", "s1_long", "s2_align", "eval")
+
+
+def toy_model_config() -> LongVAConfig:
+    """Tiny CLIP (32 px, patch 8 -> 4x4 -> 2x2 pooled = 4 tokens per grid) + tiny Qwen2."""
+    return LongVAConfig(
+        vision=VisionTowerConfig(
+            type="clip",
+            hf_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                           num_attention_heads=2, image_size=32, patch_size=8),
+            name_or_path=None,
+            chunk_size=256,
+            frozen=True,
+        ),
+        projector=ProjectorConfig(type="mlp2x_gelu"),
+        pooling=PoolingConfig(kind="avg", kernel=2),
+        encoding=EncodingConfig(scheme="unires", max_grids=8, frame_mode="pad"),
+        lm=LMConfig(
+            model_type="qwen2",
+            hf_config=dict(hidden_size=128, intermediate_size=512, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2,
+                           max_position_embeddings=1 << 20, tie_word_embeddings=True),
+            rope_theta=None,  # set by each text stage
+        ),
+    )
+
+
+@dataclass
+class TextTaskConfig:
+    """Synthetic text that teaches retrieval: one colour word hidden in filler words."""
+
+    vocab_size: int = 600  # BPE vocabulary of the toy tokenizer
+    num_filler_words: int = 120
+    question: str = "\nWhat is the colour of the needle? Answer with a single word."
+
+
+@dataclass
+class TextStageConfig:
+    enabled: bool = True
+    seq_len: int = 128
+    steps: int = 500
+    batch_size: int = 32
+    lr: float = 2e-3
+    rope_theta: float = 1e4
+    lr_schedule: LRScheduleConfig = field(default_factory=LRScheduleConfig)
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    checkpoint_every: int = 100
+
+    def validate(self, where: str) -> None:
+        for name in ("seq_len", "steps", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{where}.{name}: must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.rope_theta <= 0:
+            raise ConfigError(f"{where}: lr and rope_theta must be > 0")
+
+
+@dataclass
+class AlignStageConfig:
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 1e-3
+    vision_tower_lr: float = 2e-5
+    lr_schedule: LRScheduleConfig = field(default_factory=lambda: LRScheduleConfig(kind="cosine", warmup_steps=10))
+    tunable_parts: list[str] = field(default_factory=lambda: ["projector"])
+    min_grids: int = 2  # UniRes never encodes a single grid for an image ((1,1) is excluded)
+    max_grids: int = 8  # the longest visual sequence seen in alignment: max_grids x tokens/grid
+    data_mix: dict[str, float] = field(default_factory=lambda: {"multi_grid": 1.0, "single_grid": 0.0})
+    checkpoint_every: int = 100
+
+    def validate(self, where: str) -> None:
+        parts = {"projector", "vision_tower", "language_model"}
+        bad = [p for p in self.tunable_parts if p not in parts]
+        if bad or not self.tunable_parts:
+            raise ConfigError(f"{where}.tunable_parts: {bad or 'empty'}; accepted: {', '.join(sorted(parts))}")
+        if not 1 <= self.min_grids <= self.max_grids:
+            raise ConfigError(f"{where}: expected 1 <= min_grids <= max_grids, got {self.min_grids}, {self.max_grids}")
+        unknown = set(self.data_mix) - {"multi_grid", "single_grid"}
+        if unknown or sum(self.data_mix.values()) <= 0 or min(self.data_mix.values(), default=0) < 0:
+            raise ConfigError(f"{where}.data_mix: keys multi_grid/single_grid with non-negative weights expected, got {self.data_mix}")
+
+
+@dataclass
+class StagesConfig:
+    s0_text: TextStageConfig = field(default_factory=TextStageConfig)
+    s1_long: TextStageConfig = field(
+        default_factory=lambda: TextStageConfig(seq_len=1024, steps=150, batch_size=8, lr=1e-3, rope_theta=1e6)
+    )
+    s2_align: AlignStageConfig = field(default_factory=AlignStageConfig)
+
+
+@dataclass
+class VNIAHConfig:
+    frames: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256, 512, 1024])
+    depths: list[float] = field(default_factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    num_needles: int = 8
+    mode: str = "exact"
+    rope_theta: float | None = None  # evaluation-time override (training-free extrapolation)
+    chunk_size: int = 2048
+
+
+@dataclass
+class TextNIAHConfig:
+    lengths: list[int] = field(default_factory=lambda: [128, 512, 1024, 2048, 4096])
+    depths: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
+    samples: int = 4
+
+
+@dataclass
+class VideoQAProxyConfig:
+    """Synthetic long-video multiple choice (an honest *proxy* for Video-MME, not Video-MME)."""
+
+    frames: list[int] = field(default_factory=lambda: [32, 128, 512])
+    num_questions: int = 16
+    video_length: int = 2048  # frames of the synthetic 1-fps video the frames are sampled from
+
+
+@dataclass
+class EvalConfig:
+    vniah: VNIAHConfig = field(default_factory=VNIAHConfig)
+    text_niah: TextNIAHConfig = field(default_factory=TextNIAHConfig)
+    video_qa_proxy: VideoQAProxyConfig = field(default_factory=VideoQAProxyConfig)
+
+
+@dataclass
+class RecipeConfig:
+    seed: int = 0
+    model: LongVAConfig = field(default_factory=toy_model_config)
+    text: TextTaskConfig = field(default_factory=TextTaskConfig)
+    stages: StagesConfig = field(default_factory=StagesConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    baselines: list[str] = field(default_factory=lambda: ["short_lm", "short_lm_rope", "anyres"])
+    threads: int = 2
+
+    def validate(self, where: str) -> None:
+        known = {"short_lm", "short_lm_rope", "anyres"}
+        bad = [b for b in self.baselines if b not in known]
+        if bad:
+            raise ConfigError(f"baselines: unknown {bad}; accepted: {', '.join(sorted(known))}")
+
+
+def quick_config(seed: int = 0) -> RecipeConfig:
+    """A few-seconds-per-stage version for CI smoke tests (accuracy is not expected)."""
+    cfg = RecipeConfig(seed=seed)
+    cfg.stages.s0_text = TextStageConfig(seq_len=64, steps=30, batch_size=16, lr=2e-3, rope_theta=1e4, checkpoint_every=10)
+    cfg.stages.s1_long = TextStageConfig(seq_len=256, steps=8, batch_size=4, lr=1e-3, rope_theta=1e6, checkpoint_every=4)
+    cfg.stages.s2_align = AlignStageConfig(steps=10, batch_size=8, max_grids=4, checkpoint_every=5,
+                                           lr_schedule=LRScheduleConfig(kind="cosine", warmup_steps=2))
+    cfg.eval.vniah = VNIAHConfig(frames=[8, 32, 128], depths=[0.0, 0.5, 1.0], num_needles=2)
+    cfg.eval.text_niah = TextNIAHConfig(lengths=[64, 256], depths=[0.0, 1.0], samples=2)
+    cfg.eval.video_qa_proxy = VideoQAProxyConfig(frames=[8, 32], num_questions=4, video_length=128)
+    return cfg

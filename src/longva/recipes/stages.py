@@ -1,0 +1,170 @@
+"""The recipe's training stages, each a function from inputs to a saved artefact folder.
+
+    s0_text  : tokenizer + tiny LM from scratch  -> <dir>/lm (HF folder), <dir>/tokenizer files
+    s1_long  : s0 LM, RoPE base raised, longer text -> <dir>/lm
+    s2_align : an LM + a fresh vision tower/projector, short multi-grid images -> <dir> (LongVA folder)
+
+Training runs through `longva.train.Trainer`, which checkpoints inside the stage's working folder
+so a killed stage resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoModelForCausalLM
+
+from longva.model.modeling_longva import LongVAForCausalLM, build_lm_config
+from longva.model.processor import LongVAProcessor
+from longva.model.prompt import IGNORE_INDEX
+from longva.model.tiny import build_tiny_tokenizer
+from longva.recipes.config import AlignStageConfig, RecipeConfig, TextStageConfig
+from longva.recipes.toy_data import AlignmentTask, TextRetrievalTask, tokenizer_corpus
+from longva.train.checkpoint import latest_checkpoint
+from longva.train.lm_loss import CausalLMLoss, lm_loss_fn
+from longva.train.optim import OptimizerConfig, make_param_groups
+from longva.train.rope import get_rope_theta, with_rope_theta
+from longva.train.trainer import Trainer, TrainerConfig
+from longva.utils.dataclass_config import to_dict
+
+# ---- shared builders ----------------------------------------------------------------------------
+
+
+def build_tokenizer(cfg: RecipeConfig):
+    return build_tiny_tokenizer(tokenizer_corpus(cfg.text.question, seed=cfg.seed), vocab_size=cfg.text.vocab_size)
+
+
+def model_config(cfg: RecipeConfig, tokenizer, rope_theta: float | None = None):
+    """The recipe's LongVAConfig with the vocabulary of `tokenizer` and an optional RoPE base."""
+    mc = copy.deepcopy(cfg.model)
+    mc.lm.hf_config = {**mc.lm.hf_config, "vocab_size": len(tokenizer)}
+    mc.lm.rope_theta = rope_theta if rope_theta is not None else mc.lm.rope_theta
+    return mc
+
+
+def new_lm(cfg: RecipeConfig, tokenizer, rope_theta: float):
+    torch.manual_seed(cfg.seed)
+    lm = AutoModelForCausalLM.from_config(build_lm_config(model_config(cfg, tokenizer, rope_theta)))
+    lm.config._attn_implementation = "sdpa"
+    return lm
+
+
+def load_lm(path: Path):
+    lm = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+    lm.config._attn_implementation = "sdpa"
+    return lm
+
+
+# ---- data iterators (resumable: batch i depends on the seed and i only) ---------------------------
+
+
+class _Batches:
+    def __init__(self, make, seed: int):
+        self.make, self.seed, self.index = make, seed, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict:
+        batch = self.make(self.seed, self.index)
+        self.index += 1
+        return batch
+
+    def state_dict(self) -> dict:
+        return {"index": self.index}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.index = int(state["index"])
+
+
+def _shift(labels: torch.Tensor) -> torch.Tensor:
+    """Labels aligned with input ids -> next-token targets (the trainer's loss convention)."""
+    pad = torch.full_like(labels[:, :1], IGNORE_INDEX)
+    return torch.cat([labels[:, 1:], pad], dim=1)
+
+
+def text_batches(task: TextRetrievalTask, stage: TextStageConfig, seed: int) -> _Batches:
+    def make(s, i):
+        batch = task.batch(s, i, stage.seq_len, stage.batch_size)
+        return {"input_ids": batch["input_ids"], "labels": _shift(batch["labels"])}
+
+    return _Batches(make, seed)
+
+
+# ---- stages ---------------------------------------------------------------------------------------------
+
+
+def _trainer_config(workdir: Path, steps: int, lr: float, schedule, weight_decay: float, grad_clip, checkpoint_every, seed):
+    return TrainerConfig(
+        output_dir=str(workdir / "train"),
+        steps=steps,
+        checkpoint_every=checkpoint_every,
+        keep_last=1,
+        seed=seed,
+        lr_schedule=schedule,
+        optimizer=OptimizerConfig(lr=lr, weight_decay=weight_decay, grad_clip=grad_clip),
+    )
+
+
+def _fit(trainer: Trainer, workdir: Path) -> list[dict]:
+    resume = latest_checkpoint(workdir / "train") is not None
+    return trainer.fit(resume=resume)
+
+
+def train_text(lm, processor, cfg: RecipeConfig, stage: TextStageConfig, workdir: Path, seed: int) -> tuple[torch.nn.Module, list[dict]]:
+    """Train `lm` on the colour retrieval text at `stage.seq_len` with RoPE base `stage.rope_theta`."""
+    if get_rope_theta(lm.config) != stage.rope_theta:
+        lm = with_rope_theta(lm, stage.rope_theta)  # rebuilds inv_freq; weights untouched
+    task = TextRetrievalTask(processor, cfg.text.question, cfg.text.num_filler_words)
+    model = CausalLMLoss(lm, chunk_size=4096)
+    groups = make_param_groups(model.named_parameters(), stage.lr, stage.weight_decay)
+    tcfg = _trainer_config(workdir, stage.steps, stage.lr, stage.lr_schedule, stage.weight_decay,
+                           stage.grad_clip, stage.checkpoint_every, seed)
+    trainer = Trainer(model, lm_loss_fn, text_batches(task, stage, seed), groups, tcfg, run_config=to_dict(stage))
+    history = _fit(trainer, workdir)
+    return lm, history
+
+
+def align_loss_fn(model: LongVAForCausalLM, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    out = model(input_ids=batch["ids"], visuals=batch["visuals"], labels=batch["label_rows"])
+    n = (out.labels[:, 1:] != IGNORE_INDEX).sum()
+    return out.loss * n, n
+
+
+def _tune(model: LongVAForCausalLM, parts: list[str]) -> None:
+    modules = {"projector": [model.projector], "vision_tower": [model.vision_tower], "language_model": [model.language_model]}
+    model.requires_grad_(False)
+    for part in parts:
+        for module in modules[part]:
+            module.requires_grad_(True)
+    if model.image_newline is not None and "projector" in parts:
+        model.image_newline.requires_grad_(True)  # AnyRes' learned separator trains with the projector
+
+
+def train_align(model: LongVAForCausalLM, processor, stage: AlignStageConfig, question: str, workdir: Path, seed: int):
+    """Stage 2: train `tunable_parts` (projector by default) on short multi-grid images."""
+    _tune(model, stage.tunable_parts)
+    task = AlignmentTask(processor, question, stage.min_grids, stage.max_grids, stage.data_mix)
+
+    def make(s, i):
+        b = task.batch(s, i, stage.batch_size)
+        return {"ids": b["input_ids"], "label_rows": b["labels"], "visuals": b["visuals"]}
+
+    groups = make_param_groups(model.named_parameters(), stage.lr, 0.0, {"vision_tower.": stage.vision_tower_lr} if "vision_tower" in stage.tunable_parts else None)
+    tcfg = _trainer_config(workdir, stage.steps, stage.lr, stage.lr_schedule, 0.0, 1.0, stage.checkpoint_every, seed)
+    trainer = Trainer(model, align_loss_fn, _Batches(make, seed), groups, tcfg, run_config=to_dict(stage))
+    return _fit(trainer, workdir)
+
+
+def fresh_vision_model(cfg: RecipeConfig, tokenizer, lm, scheme: str | None = None) -> tuple[LongVAForCausalLM, LongVAProcessor]:
+    """A LongVA model around `lm` with a seeded random tower and projector (the tower is frozen)."""
+    mc = model_config(cfg, tokenizer, get_rope_theta(lm.config))
+    if scheme is not None:
+        mc.encoding.scheme = scheme
+    torch.manual_seed(cfg.seed + 1)
+    np.random.seed(cfg.seed + 1)
+    model = LongVAForCausalLM(mc, language_model=lm)
+    return model, LongVAProcessor(tokenizer, mc)

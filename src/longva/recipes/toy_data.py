@@ -1,0 +1,179 @@
+"""Synthetic data of the toy recipe: no downloads, everything drawn from a seed.
+
+Text (S0, S1, text NIAH): a chat turn whose user message is a haystack of filler words with ONE
+colour word hidden at some depth, followed by the question; the answer is that colour. The
+haystack is spliced in exactly where an `<image>` placeholder would be, so a text example and a
+V-NIAH example have the same shape: prefix + haystack(+needle) + question + assistant + answer.
+
+Vision (S2, V-NIAH): haystack frames are muted procedural images (gradients, noise, grey
+shapes, occasional scene changes); a needle frame is a haystack frame with a saturated square of
+one of the answer colours. Alignment images are a SHORT row of 2..max_grids grids (UniRes), one
+of which holds the needle; a video frame is one grid, so a haystack video is a long row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from longva.model.prompt import IGNORE_INDEX, IMAGE_TOKEN_INDEX
+
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (230, 30, 30), "green": (30, 200, 30), "blue": (40, 60, 240), "yellow": (240, 230, 20),
+    "purple": (160, 40, 200), "orange": (250, 140, 0), "pink": (255, 105, 180), "cyan": (0, 220, 230),
+}
+FILLER_WORDS = (
+    "time year people way day man thing woman life child world school state family student group "
+    "country problem hand part place case week company system program question work government "
+    "number night point home water room mother area money story fact month lot right study book "
+    "eye job word business issue side kind head house service friend father power hour game line "
+    "end member law car city community name president team minute idea kid body information back "
+    "parent face others level office door health person art war history party result change "
+    "morning reason research girl guy moment air teacher force education river stone cloud wind "
+    "rain field road light garden window table chair paper music voice letter train bridge island "
+    "forest mountain valley ocean desert village market kitchen bottle basket candle mirror ladder "
+    "hammer pencil button ticket engine planet signal"
+).split()
+
+
+def tokenizer_corpus(question: str, repeats: int = 60, seed: int = 0) -> list[str]:
+    """Texts to train the toy BPE on, so filler and colour words end up as single tokens."""
+    rng = np.random.default_rng(seed)
+    texts = []
+    for _ in range(repeats):
+        words = rng.choice(FILLER_WORDS, size=150).tolist() + list(COLOURS) * 2
+        rng.shuffle(words)
+        texts.append(" ".join(words) + question + " You are a helpful assistant. system user assistant")
+    # answers follow "assistant\n" with no space: teach the bare colour words too
+    texts += ["\n".join(COLOURS) + "\n"] * repeats
+    return texts
+
+
+class PromptPieces:
+    """Token ids and template labels around one placeholder: `[user: <image> + question][assistant: answer]`.
+
+    `ids_with(haystack)` splices any haystack token ids at the placeholder; the haystack is never
+    supervised. Labels follow the template's masks (LongVA `preprocess_qwen` for qwen_1_5).
+    """
+
+    def __init__(self, processor, question: str, answers: list[str]):
+        self.processor = processor
+        self.question = question
+        self.full = {a: processor.encode_training_example([("user", "<image>" + question), ("assistant", a)]) for a in answers}
+        prompt = processor.encode_prompt([("user", "<image>" + question)])[0]
+        cut = int((prompt == IMAGE_TOKEN_INDEX).nonzero())
+        self.prefix = prompt[:cut]  # system + user header: before the haystack
+        self.suffix = prompt[cut + 1 :]  # question + end of user turn + assistant header
+        tok = processor.tokenizer
+        self.answer_ids = {a: torch.tensor(tok.encode(a, add_special_tokens=False)) for a in answers}
+
+    def overhead(self, answer: str) -> int:
+        return len(self.full[answer][0]) - 1
+
+    def example(self, answer: str, haystack: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ids, labels = self.full[answer]
+        cut = int((ids == IMAGE_TOKEN_INDEX).nonzero())
+        new_ids = torch.cat([ids[:cut], haystack, ids[cut + 1 :]])
+        new_labels = torch.cat([labels[:cut], torch.full_like(haystack, IGNORE_INDEX), labels[cut + 1 :]])
+        return new_ids, new_labels
+
+
+class TextRetrievalTask:
+    """Colour-word-in-filler examples of an exact token length; batch i depends on (seed, i) only."""
+
+    def __init__(self, processor, question: str, num_filler_words: int):
+        tok = processor.tokenizer
+        self.pieces = PromptPieces(processor, question, list(COLOURS))
+        words = FILLER_WORDS[:num_filler_words]
+        self.filler = [torch.tensor(tok.encode(" " + w, add_special_tokens=False)) for w in words]
+        self.needles = {c: torch.tensor(tok.encode(" " + c, add_special_tokens=False)) for c in COLOURS}
+
+    def filler_ids(self, rng: np.random.Generator, n: int) -> torch.Tensor:
+        picks = rng.integers(len(self.filler), size=n)  # >= n tokens: every word has >= 1 token
+        return torch.cat([self.filler[i] for i in picks])[:n]
+
+    def haystack(self, rng: np.random.Generator, colour: str, n_tokens: int, depth: float) -> torch.Tensor:
+        needle = self.needles[colour]
+        filler = self.filler_ids(rng, n_tokens - len(needle))
+        k = int(depth * len(filler))
+        return torch.cat([filler[:k], needle, filler[k:]])
+
+    def example(self, rng: np.random.Generator, seq_len: int, depth: float | None = None, colour: str | None = None):
+        colour = colour or list(COLOURS)[int(rng.integers(len(COLOURS)))]
+        depth = float(rng.random()) if depth is None else depth
+        n = seq_len - self.pieces.overhead(colour)
+        return self.pieces.example(colour, self.haystack(rng, colour, n, depth))
+
+    def batch(self, seed: int, index: int, seq_len: int, batch_size: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([seed, index])
+        rows = [self.example(rng, seq_len) for _ in range(batch_size)]
+        return {"input_ids": torch.stack([r[0] for r in rows]), "labels": torch.stack([r[1] for r in rows])}
+
+
+# ---- frames ---------------------------------------------------------------------------------
+
+
+def haystack_frame(rng: np.random.Generator, size: int = 32) -> Image.Image:
+    """A muted procedural frame: tinted grey gradient + noise + a few grey boxes."""
+    base = rng.uniform(60, 190) + rng.uniform(-15, 15, size=3)
+    gx = np.linspace(0, 1, size)[None, :, None] * rng.uniform(-60, 60)
+    gy = np.linspace(0, 1, size)[:, None, None] * rng.uniform(-60, 60)
+    pixels = base + gx + gy + rng.normal(0, 12, (size, size, 1))
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    for _ in range(int(rng.integers(0, 4))):
+        x, y, s = int(rng.integers(0, size - 4)), int(rng.integers(0, size - 4)), int(rng.integers(3, size // 2))
+        g = int(rng.integers(30, 220))
+        draw.rectangle([x, y, x + s, y + s], fill=(g, g, g))
+    return image
+
+
+def needle_frame(rng: np.random.Generator, colour: str, size: int = 32) -> Image.Image:
+    """A haystack frame with a saturated square of `colour` (the needle; answer = colour)."""
+    image = haystack_frame(rng, size)
+    s = int(rng.integers(size * 3 // 8, size * 11 // 16 + 1))
+    x, y = int(rng.integers(0, size - s + 1)), int(rng.integers(0, size - s + 1))
+    ImageDraw.Draw(image).rectangle([x, y, x + s - 1, y + s - 1], fill=COLOURS[colour])
+    return image
+
+
+def grid_row_image(frames: list[Image.Image]) -> Image.Image:
+    """Frames side by side: under UniRes a k-grid row image is exactly k grids."""
+    size = frames[0].size[0]
+    image = Image.new("RGB", (size * len(frames), size))
+    for i, frame in enumerate(frames):
+        image.paste(frame, (size * i, 0))
+    return image
+
+
+class AlignmentTask:
+    """Short multi-grid images (one needle grid among distractor grids) + the colour question."""
+
+    def __init__(self, processor, question: str, min_grids: int, max_grids: int, data_mix: dict[str, float]):
+        self.processor = processor
+        self.pieces = PromptPieces(processor, question, list(COLOURS))
+        self.size = processor.config.vision.image_size
+        self.min_grids, self.max_grids = min_grids, max_grids
+        total = sum(data_mix.values())
+        self.p_single = data_mix.get("single_grid", 0.0) / total
+
+    def sample(self, rng: np.random.Generator):
+        colour = list(COLOURS)[int(rng.integers(len(COLOURS)))]
+        if rng.random() < self.p_single:
+            frames = [needle_frame(rng, colour, self.size)]  # a one-grid image: the needle alone
+        else:
+            k = int(rng.integers(self.min_grids, self.max_grids + 1))
+            pos = int(rng.integers(k))
+            frames = [needle_frame(rng, colour, self.size) if i == pos else haystack_frame(rng, self.size) for i in range(k)]
+        if len(frames) == 1:  # one grid: the needle alone, encoded like a one-frame video
+            visual = self.processor.preprocess_video(frames, mode="pad")
+        else:
+            visual = self.processor.preprocess_image(grid_row_image(frames))
+        ids, labels = self.pieces.full[colour]
+        return ids, labels, visual
+
+    def batch(self, seed: int, index: int, batch_size: int) -> dict:
+        rng = np.random.default_rng([seed, index])
+        rows = [self.sample(rng) for _ in range(batch_size)]
+        return {"input_ids": [r[0] for r in rows], "labels": [r[1] for r in rows], "visuals": [r[2] for r in rows]}
