@@ -112,7 +112,7 @@ EncodeFn = Callable[[list], torch.Tensor]  # a list of frames -> (n, tpf, D)
 class EmbeddingCache:
     """Folders of chunked frame embeddings keyed by what determines them."""
 
-    def __init__(self, root: str | os.PathLike, chunk_frames: int = 64):
+    def __init__(self, root: str | os.PathLike, chunk_frames: int = 32):
         if chunk_frames < 1:
             raise InputError(f"embedding cache chunk size {chunk_frames} must be >= 1")
         self.root = Path(root)
@@ -183,8 +183,12 @@ class EmbeddingCache:
             with torch.no_grad():
                 emb = encode(batch).detach().cpu().contiguous()  # (b - a, tpf, D)
             if emb.ndim != 3 or emb.shape[0] != b - a:
-                raise ValueError(f"encode returned {tuple(emb.shape)} for {b - a} frames; expected (n, tpf, D)")
-            atomic_save_safetensors({"embeddings": emb}, folder / f"frames_{a:08d}_{b:08d}.safetensors")
+                raise ValueError(
+                    f"encode returned {tuple(emb.shape)} for {b - a} frames; expected (n, tpf, D)"
+                )
+            atomic_save_safetensors(
+                {"embeddings": emb}, folder / f"frames_{a:08d}_{b:08d}.safetensors"
+            )
             if on_chunk is not None:
                 on_chunk(b - a)
 

@@ -36,8 +36,11 @@ class Grid:
 PRESETS: dict[str, tuple[str, str]] = {
     "original": ("200:3000:200", "0:1:0.2"),
     "small": ("20:300:20", "0:1:0.1"),  # the evaluator's argparse defaults
-    "toy": ("8:64:8", "0:1:0.25"),
+    "toy": ("8:64:8", "0:1:0.2"),
     "smoke": ("4,8", "0,0.5,1"),
+    # text NIAH (lengths in tokens): LongVA's text_extend/eval.sh, and a CPU-sized one
+    "text": ("32000:512000:32000", "0:1:0.1"),
+    "text-toy": ("256:2048:256", "0:1:0.2"),
 }
 
 
@@ -51,7 +54,11 @@ def insert_index(depth: float, length: int) -> int:
 
 def _numbers(spec: str, what: str, cast) -> list:
     try:
-        return [cast(x) for x in spec.split(":")] if ":" in spec else [cast(x) for x in spec.split(",")]
+        return (
+            [cast(x) for x in spec.split(":")]
+            if ":" in spec
+            else [cast(x) for x in spec.split(",")]
+        )
     except ValueError:
         raise InputError(
             f"{what} {spec!r} is not a grid spec; expected start:stop:step or a comma list of numbers"
@@ -61,7 +68,9 @@ def _numbers(spec: str, what: str, cast) -> list:
 def _range(spec: str, what: str, cast, eps: float) -> list:
     parts = _numbers(spec, what, cast)
     if len(parts) != 3:
-        raise InputError(f"{what} {spec!r} has {len(parts)} ':'-separated fields; expected start:stop:step")
+        raise InputError(
+            f"{what} {spec!r} has {len(parts)} ':'-separated fields; expected start:stop:step"
+        )
     start, stop, step = parts
     if step <= 0:
         raise InputError(f"{what} {spec!r}: step {step} must be > 0")
@@ -92,7 +101,9 @@ def parse_depths(spec: str, what: str = "--depths") -> tuple[float, ...]:
     return tuple(sorted(set(values)))
 
 
-def make_grid(lengths: str | None, depths: str | None, preset: str = "original", length_flag: str = "--frames") -> Grid:
+def make_grid(
+    lengths: str | None, depths: str | None, preset: str = "original", length_flag: str = "--frames"
+) -> Grid:
     """A grid from a preset, with `lengths` / `depths` specs overriding its parts."""
     if preset not in PRESETS:
         raise InputError(f"grid preset {preset!r} is unknown; expected one of {', '.join(PRESETS)}")

@@ -1,117 +1,70 @@
 """Haystacks: the long videos a needle frame is hidden in.
 
 - `VideoHaystack`: any local video, sampled like the original (`produce_haystack_embedding.py`:
-  every round(avg_fps)-th frame, i.e. 1 fps) or `num_frames` frames spread uniformly.
+  every round(avg_fps)-th frame, i.e. 1 fps) or `num_frames` frames spread uniformly
+  (decoding by `longva.data.video`).
 - `SyntheticHaystack`: procedural frames (gradients, smooth textures, moving shapes, a scene
   change every `scene_length` frames), deterministic by seed, endless, and with a `saturation`
   knob so a toy setting can use muted haystacks around a saturated needle.
 
 Frames are (H, W, 3) uint8 RGB arrays. Before encoding they are padded to a square with the
-mean colour and resized (`pad_to_square_pixels`, what the original's "pad" aspect ratio does),
-so the whole frame stays visible (video inference crops instead).
+mean colour and resized (`LongVAProcessor.preprocess_frames(mode="pad")`, the original's "pad"
+aspect ratio), so the whole frame stays visible (video inference crops instead).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw
 
 from longva.errors import InputError
 from longva.niah.embedding_cache import file_fingerprint
 
 
-def pad_to_square_pixels(frames: Sequence[np.ndarray], size: int, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """V-NIAH frame geometry: pad to square with the mean colour, resize, normalise -> (F, 3, S, S)."""
-    from longva.model.image_processing import (
-        expand_to_square,
-        mean_color,
-        resize_shortest_and_center_crop,
-        to_tensor,
-    )
-
-    out = []
-    for frame in frames:
-        image = expand_to_square(Image.fromarray(np.asarray(frame, dtype=np.uint8)), mean_color(mean))
-        out.append(to_tensor(resize_shortest_and_center_crop(image, size), mean, std))
-    return torch.stack(out)
-
-
 @dataclass
 class VideoHaystack:
-    """A local video sampled at `fps` (default 1, as the original) or as `num_frames` frames."""
+    """A local video (or frame folder) sampled at `fps` (default 1, as the original) or as
+    `num_frames` uniformly spaced frames; read through `longva.data.video` batch by batch."""
 
     path: Path
     fps: float | None = 1.0
     num_frames: int | None = None
 
     def __post_init__(self):
-        self.path = Path(self.path)
-        if not self.path.is_file():
-            raise InputError(f"haystack video {str(self.path)!r} does not exist; expected a video file or 'synthetic'")
-        self._total, self._rate = _probe(self.path)
-        self._indices = self._sample_indices()
+        from longva.data.video import open_video
 
-    def _sample_indices(self) -> list[int]:
-        if self.num_frames is not None:  # uniform, like the README's np.linspace sampling
-            n = min(self.num_frames, self._total)
-            return sorted(set(np.linspace(0, self._total - 1, n).astype(int).tolist()))
-        step = max(1, round(self._rate / (self.fps or 1.0)))  # original: range(0, len, round(avg_fps))
-        return list(range(0, self._total, step))
+        self.path = Path(self.path)
+        if not self.path.exists():
+            raise InputError(
+                f"haystack video {str(self.path)!r} does not exist; expected a video file, a frame folder or 'synthetic'"
+            )
+        self._source = open_video(self.path)
+        fps = None if self.num_frames is not None else (self.fps or 1.0)
+        with warnings.catch_warnings():  # a clamp shows up as a short haystack (check_length)
+            warnings.simplefilter("ignore")
+            self._indices = self._source.select(num_frames=self.num_frames, fps=fps).indices  # (N,)
 
     def __len__(self) -> int:
         return len(self._indices)
 
     def identity(self) -> dict:
-        return {
-            "kind": "video",
-            "file": file_fingerprint(self.path),
-            "sampling": {"fps": self.fps} if self.num_frames is None else {"num_frames": self.num_frames},
-        }
+        fingerprint = (
+            file_fingerprint(self.path) if self.path.is_file() else str(self.path.resolve())
+        )
+        sampling = {"fps": self.fps} if self.num_frames is None else {"num_frames": self.num_frames}
+        return {"kind": "video", "file": fingerprint, "sampling": sampling}
 
     def frames_from(self, start: int) -> Iterator[np.ndarray]:
-        """Sampled frames from sample index `start` on (decodes sequentially)."""
-        wanted = self._indices[start:]
-        if not wanted:
-            return iter(())
-        return _decode_indices(self.path, wanted)
-
-
-def _probe(path: Path) -> tuple[int, float]:
-    """(number of frames, average frame rate) of the first video stream."""
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            rate = float(stream.average_rate or stream.guessed_rate or 1.0)
-            total = stream.frames or sum(1 for _ in container.decode(video=0))
-    except (av.error.FFmpegError, IndexError) as e:
-        raise InputError(f"haystack video {str(path)!r} cannot be read ({type(e).__name__}); expected a decodable video") from None
-    if total < 1:
-        raise InputError(f"haystack video {str(path)!r} has no frames")
-    return total, rate
-
-
-def _decode_indices(path: Path, wanted: list[int]) -> Iterator[np.ndarray]:
-    import av
-
-    targets = iter(wanted)
-    target = next(targets)
-    with av.open(str(path)) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i < target:
-                continue
-            yield frame.to_ndarray(format="rgb24")  # (H, W, 3)
-            target = next(targets, None)
-            if target is None:
-                return
+        """Sampled frames (H, W, 3) from sample index `start` on."""
+        for _, batch in self._source.iter_frames(self._indices[start:], batch_size=32):
+            yield from batch
 
 
 @dataclass
@@ -128,7 +81,13 @@ class SyntheticHaystack:
         return 1 << 40  # unbounded
 
     def identity(self) -> dict:
-        return {"kind": "synthetic", **{k: getattr(self, k) for k in ("seed", "width", "height", "saturation", "scene_length")}}
+        return {
+            "kind": "synthetic",
+            **{
+                k: getattr(self, k)
+                for k in ("seed", "width", "height", "saturation", "scene_length")
+            },
+        }
 
     def frames_from(self, start: int) -> Iterator[np.ndarray]:
         i = start
@@ -142,7 +101,9 @@ class SyntheticHaystack:
         canvas = self._background(rng, t)
         image = Image.fromarray(canvas)
         self._shapes(ImageDraw.Draw(image), rng, t)
-        noise = np.random.default_rng([self.seed, scene, t, 1]).normal(0, 4, canvas.shape)  # sensor grain
+        noise = np.random.default_rng([self.seed, scene, t, 1]).normal(
+            0, 4, canvas.shape
+        )  # sensor grain
         return np.clip(np.asarray(image, dtype=np.float32) + noise, 0, 255).astype(np.uint8)
 
     def _color(self, rng) -> np.ndarray:
@@ -158,7 +119,13 @@ class SyntheticHaystack:
         ramp = (np.cos(angle) * xx / w + np.sin(angle) * yy / h + 1) / 2  # (h, w) in [0, 1]
         base = c0 * (1 - ramp[..., None]) + c1 * ramp[..., None]
         blobs = rng.uniform(-1, 1, (4, 7, 3)).astype(np.float32)  # a smooth texture
-        texture = np.stack([np.asarray(Image.fromarray(blobs[..., k]).resize((w, h), Image.BILINEAR)) for k in range(3)], -1)
+        texture = np.stack(
+            [
+                np.asarray(Image.fromarray(blobs[..., k]).resize((w, h), Image.BILINEAR))
+                for k in range(3)
+            ],
+            -1,
+        )
         grey = texture.mean(-1, keepdims=True)
         texture = grey + self.saturation * (texture - grey)
         return np.clip(base + 40 * texture, 0, 255).astype(np.uint8)
@@ -181,7 +148,9 @@ class SyntheticHaystack:
                 draw.polygon([(x, y - r), (x + r, y + r), (x - r, y + r)], fill=fill)
 
 
-def open_haystack(spec: str | os.PathLike, fps: float | None = 1.0, num_frames: int | None = None, **synthetic):
+def open_haystack(
+    spec: str | os.PathLike, fps: float | None = 1.0, num_frames: int | None = None, **synthetic
+):
     """'synthetic' (options in `synthetic`) or a path to a local video."""
     if str(spec) == "synthetic":
         return SyntheticHaystack(**synthetic)

@@ -45,13 +45,17 @@ class Needle:
 def load_needles(folder: str | os.PathLike) -> list[Needle]:
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputError(f"needle folder {str(folder)!r} does not exist; expected a folder with needles.jsonl or dataset.json")
+        raise InputError(
+            f"needle folder {str(folder)!r} does not exist; expected a folder with needles.jsonl or dataset.json"
+        )
     if (folder / "needles.jsonl").is_file():
         needles = _from_jsonl(folder)
     elif (folder / "dataset.json").is_file():
         needles = _from_dataset_json(folder)
     else:
-        raise InputError(f"needle folder {str(folder)!r} has neither needles.jsonl nor dataset.json")
+        raise InputError(
+            f"needle folder {str(folder)!r} has neither needles.jsonl nor dataset.json"
+        )
     if not needles:
         raise InputError(f"needle folder {str(folder)!r} lists no needles")
     return needles
@@ -67,7 +71,9 @@ def _from_jsonl(folder: Path) -> list[Needle]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
-                raise InputError(f"{path}:{line_no} is not valid JSON; expected one needle object per line") from None
+                raise InputError(
+                    f"{path}:{line_no} is not valid JSON; expected one needle object per line"
+                ) from None
             needles.append(_needle(folder, row, f"{path}:{line_no}", "image", "question", folder))
     return needles
 
@@ -77,14 +83,23 @@ def _from_dataset_json(folder: Path) -> list[Needle]:
     try:
         rows = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError:
-        raise InputError(f"{path} is not valid JSON; expected a list of {{path, prompt, answer}}") from None
+        raise InputError(
+            f"{path} is not valid JSON; expected a list of {{path, prompt, answer}}"
+        ) from None
     if not isinstance(rows, list):
-        raise InputError(f"{path} holds a {type(rows).__name__}; expected a list of {{path, prompt, answer}}")
+        raise InputError(
+            f"{path} holds a {type(rows).__name__}; expected a list of {{path, prompt, answer}}"
+        )
     image_root = folder / "images" if (folder / "images").is_dir() else folder
-    return [_needle(folder, row, f"{path}[{i}]", "path", "prompt", image_root) for i, row in enumerate(rows)]
+    return [
+        _needle(folder, row, f"{path}[{i}]", "path", "prompt", image_root)
+        for i, row in enumerate(rows)
+    ]
 
 
-def _needle(folder: Path, row, where: str, image_key: str, question_key: str, image_root: Path) -> Needle:
+def _needle(
+    folder: Path, row, where: str, image_key: str, question_key: str, image_root: Path
+) -> Needle:
     if not isinstance(row, dict):
         raise InputError(f"{where} is a {type(row).__name__}; expected an object")
     missing = [k for k in (image_key, question_key, "answer") if not isinstance(row.get(k), str)]
@@ -105,4 +120,6 @@ def _option_answer(answer: str, options: tuple[str, ...], where: str) -> str:
         return answer
     if answer in options:
         return letters[options.index(answer)]
-    raise InputError(f"{where} answer {answer!r} is neither an option letter ({letters}) nor one of the options")
+    raise InputError(
+        f"{where} answer {answer!r} is neither an option letter ({letters}) nor one of the options"
+    )

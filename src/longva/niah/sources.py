@@ -67,13 +67,18 @@ def text_source(ids: Sequence[int], embed_fn: EmbedFn) -> TensorSource:
 
 
 def materialize(
-    sources: Mapping[str, Source], runs: Sequence[Run], dtype: torch.dtype | None = None, device=None
+    sources: Mapping[str, Source],
+    runs: Sequence[Run],
+    dtype: torch.dtype | None = None,
+    device=None,
 ) -> torch.Tensor:
     """Concatenate the rows of `runs` into one (L, D) tensor on `device` in `dtype`."""
     parts = []
     for run in runs:
         source = sources[run.source]
         if run.stop > len(source):
-            raise IndexError(f"run {run} goes past the end of source {run.source!r} ({len(source)} rows)")
+            raise IndexError(
+                f"run {run} goes past the end of source {run.source!r} ({len(source)} rows)"
+            )
         parts.append(source.embed(run.start, run.stop).to(device=device, dtype=dtype))
     return torch.cat(parts, dim=0)

@@ -24,12 +24,18 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from longva.errors import InputError
-from longva.niah.needles import OPTION_LETTERS, OPTION_INSTRUCTION
+from longva.niah.needles import OPTION_LETTERS
 from longva.utils.io import atomic_write_text
 
 COLORS: dict[str, tuple[int, int, int]] = {
-    "Red": (230, 30, 30), "Green": (30, 190, 50), "Blue": (30, 70, 230), "Yellow": (250, 220, 20),
-    "Purple": (140, 40, 200), "Orange": (250, 130, 10), "Pink": (250, 100, 190), "Cyan": (20, 220, 230),
+    "Red": (230, 30, 30),
+    "Green": (30, 190, 50),
+    "Blue": (30, 70, 230),
+    "Yellow": (250, 220, 20),
+    "Purple": (140, 40, 200),
+    "Orange": (250, 130, 10),
+    "Pink": (250, 100, 190),
+    "Cyan": (20, 220, 230),
 }
 WORDS = ("LONG", "VIDEO", "NEEDLE", "PANDA", "ROCKET", "TIGER", "CLOUD", "PIANO")
 SHORT = "Answer the question using a single word or phrase."
@@ -67,7 +73,9 @@ def generate_needles(
     palette = _palette(colors)
     bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds or n < 1 or size < 16:
-        raise InputError(f"synthetic needles: kinds {list(kinds)}, n {n}, size {size}; expected kinds from {KINDS}, n >= 1, size >= 16")
+        raise InputError(
+            f"synthetic needles: kinds {list(kinds)}, n {n}, size {size}; expected kinds from {KINDS}, n >= 1, size >= 16"
+        )
     rng = np.random.default_rng(seed)
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -79,7 +87,9 @@ def generate_needles(
         name = f"images/needle_{i:03d}.png"
         image.save(out / name)
         lines.append(_row(i, name, spec, rng, palette, list(words), options))
-    atomic_write_text(out / "needles.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines))
+    atomic_write_text(
+        out / "needles.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines)
+    )
     return out
 
 
@@ -87,7 +97,9 @@ def _palette(colors: Sequence[str] | None) -> dict[str, tuple[int, int, int]]:
     names = list(colors) if colors else list(COLORS)
     unknown = [c for c in names if c not in COLORS]
     if unknown or len(names) < 2:
-        raise InputError(f"synthetic needle colours {names}: expected at least 2 of {', '.join(COLORS)}")
+        raise InputError(
+            f"synthetic needle colours {names}: expected at least 2 of {', '.join(COLORS)}"
+        )
     return {c: COLORS[c] for c in names}
 
 
@@ -116,10 +128,18 @@ def _spec(kind: str, rng, palette: dict, words: list[str]) -> NeedleSpec:
 
 
 def _row(i: int, name: str, spec: NeedleSpec, rng, palette, words, options: bool) -> dict:
-    row = {"id": f"needle_{i:03d}_{spec.kind}", "image": name, "question": spec.question + "\n" + SHORT, "answer": spec.answer}
+    row = {
+        "id": f"needle_{i:03d}_{spec.kind}",
+        "image": name,
+        "question": spec.question + "\n" + SHORT,
+        "answer": spec.answer,
+    }
     if options:
         pool = _distractor_pool(spec, palette, words)
-        choices = [spec.answer, *rng.choice([p for p in pool if p != spec.answer], size=3, replace=False).tolist()]
+        choices = [
+            spec.answer,
+            *rng.choice([p for p in pool if p != spec.answer], size=3, replace=False).tolist(),
+        ]
         rng.shuffle(choices)
         row["question"] = spec.question
         row["options"] = choices
@@ -161,8 +181,19 @@ def _draw(draw: ImageDraw.ImageDraw, spec: NeedleSpec, size: int, palette) -> No
     elif spec.kind == "digit":
         draw.text((s / 2, s / 2), args["digit"], fill=fill, font=_font(int(s * 0.7)), anchor="mm")
     elif spec.kind == "text":
-        draw.rectangle((s * 0.08, s * 0.3, s * 0.92, s * 0.7), fill=(250, 250, 245), outline=(40, 40, 40), width=max(1, s // 60))
-        draw.text((s / 2, s / 2), args["word"], fill=(20, 20, 20), font=_font(int(s * 0.8 / max(4, len(args["word"])))), anchor="mm")
+        draw.rectangle(
+            (s * 0.08, s * 0.3, s * 0.92, s * 0.7),
+            fill=(250, 250, 245),
+            outline=(40, 40, 40),
+            width=max(1, s // 60),
+        )
+        draw.text(
+            (s / 2, s / 2),
+            args["word"],
+            fill=(20, 20, 20),
+            font=_font(int(s * 0.8 / max(4, len(args["word"])))),
+            anchor="mm",
+        )
     else:
         _draw_object(draw, args, s, fill)
 
@@ -173,7 +204,11 @@ def _draw_object(draw: ImageDraw.ImageDraw, args: dict, s: int, fill) -> None:
     if thing == "sun":
         for k in range(12):  # rays
             a = k * np.pi / 6
-            draw.line((c, c, c + 1.7 * r * np.cos(a), c + 1.7 * r * np.sin(a)), fill=fill, width=max(1, s // 50))
+            draw.line(
+                (c, c, c + 1.7 * r * np.cos(a), c + 1.7 * r * np.sin(a)),
+                fill=fill,
+                width=max(1, s // 50),
+            )
         draw.ellipse((c - r, c - r, c + r, c + r), fill=fill)
     elif thing == "tree":
         draw.rectangle((c - r * 0.2, c, c + r * 0.2, c + 2 * r), fill=(110, 70, 30))
@@ -192,4 +227,3 @@ def _draw_object(draw: ImageDraw.ImageDraw, args: dict, s: int, fill) -> None:
             pts = [(c, c - 1.6 * r), (c + 1.5 * r, c + 1.2 * r), (c - 1.5 * r, c + 1.2 * r)]
             draw.polygon(pts, outline=(20, 20, 20), width=max(2, s // 25))
         draw.ellipse((c - r / 4, c - r / 4, c + r / 4, c + r / 4), fill=fill)
-

@@ -1,0 +1,53 @@
+"""The original's scoring, kept as a yardstick: one full forward per cell, full logits.
+
+`eval_vision_niah.py` concatenates prompt + answer embeddings, runs the whole sequence without a
+cache, takes the argmax of the (L, V) logits and compares positions [P-1, P+A-1) with the
+answer. It is exact and simple, and costs one full sequence of compute and L x V logits per
+cell: the tests and the benchmark check `evaluator.py` against it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+
+from longva.niah.evaluator import Cell, CellResult
+from longva.niah.sources import Source, materialize
+
+
+def reference_evaluate(
+    lm: torch.nn.Module,
+    sources: Mapping[str, Source],
+    cells: Sequence[Cell],
+    keep_logits: bool = False,
+    on_result: Callable[[CellResult], None] | None = None,
+) -> list[CellResult]:
+    param = next(lm.parameters())
+    results = []
+    with torch.inference_mode():
+        for cell in cells:
+            t0 = time.perf_counter()
+            full = cell.full_runs()
+            x = materialize(sources, full, param.dtype, param.device)[None]  # (1, L, D)
+            pred, span = _forward(lm, x, cell.prompt_len, len(cell.answer_ids), keep_logits)
+            result = CellResult(
+                cell,
+                pred == list(cell.answer_ids),
+                pred,
+                x.shape[1],
+                time.perf_counter() - t0,
+                logits=span,
+            )
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+    return results
+
+
+def _forward(lm, x: torch.Tensor, p: int, a: int, keep_logits: bool):
+    """One cell; the (L, V) logits die with this frame, as in the original's eval_forward."""
+    logits = lm(inputs_embeds=x, use_cache=False).logits[0]  # (L, V): all of them
+    span = logits[p - 1 : p + a - 1].float()  # (A, V)
+    return span.argmax(-1).tolist(), span.clone() if keep_logits else None

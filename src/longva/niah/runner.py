@@ -1,0 +1,105 @@
+"""One NIAH run: resume, trie order, rank split, progress bar, per-cell records, summary.
+
+Shared by V-NIAH and text NIAH: they differ only in how cells and sources are built.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from longva.niah.distributed import barrier, partition, world
+from longva.niah.evaluator import Cell, CellResult, GenerateConfig, evaluate, order_cells
+from longva.niah.grid import Grid
+from longva.niah.results import Layout, ResultStore, cell_key
+from longva.niah.sequence import new_tokens
+from longva.niah.sources import Source
+
+
+@dataclass
+class RunPlan:
+    lm: torch.nn.Module
+    sources: Mapping[str, Source]
+    cells: Sequence[Cell]  # every cell of the grid; keys are `results.cell_key`
+    grid: Grid
+    n_needles: int
+    layout: Layout
+    out_dir: Path
+    settings: dict  # what the results depend on (run.json)
+    mode: str = "exact"
+    chunk_size: int = 1024
+    generate: GenerateConfig | None = None
+    decode: Callable[[list[int]], str] | None = None  # for readable "pred" fields
+    max_cells: int | None = None  # stop after this many cells (tests; a budgeted partial run)
+
+
+def record(result: CellResult, mode: str, decode) -> dict:
+    cell = result.cell
+    rec = dict(cell.meta)
+    rec.update(
+        correct=bool(result.correct),
+        pred=result.text
+        if result.text is not None
+        else (decode(result.pred_ids) if decode else None),
+        pred_ids=result.pred_ids,
+        answer=cell.answer_text,
+        seq_len=cell.prompt_len + len(cell.answer_ids),
+        new_tokens=result.new_tokens,
+        seconds=round(result.seconds, 4),
+        mode=mode,
+    )
+    return rec
+
+
+def my_cells(cells: Sequence[Cell], done: set, rank: int, world_size: int) -> list[Cell]:
+    """This rank's contiguous slice of the unfinished cells in trie order."""
+    todo = order_cells([c for c in cells if cell_key(*c.key) not in done])
+    costs = new_tokens([c.full_runs() for c in todo], [c.prompt_len - 1 for c in todo])
+    a, b = partition(costs, world_size)[rank]
+    return todo[a:b]
+
+
+def run_plan(plan: RunPlan, progress_label: str = "NIAH") -> dict | None:
+    """Evaluate the unfinished cells; rank 0 returns the summary (others None)."""
+    rank, world_size = world()
+    store = ResultStore(plan.out_dir, plan.layout, rank, world_size)
+    if rank == 0:
+        store.check_run(plan.settings)
+    barrier()
+    done = store.finished()
+    barrier()  # everyone has read the finished set before anyone appends to it
+    mine = my_cells(plan.cells, done, rank, world_size)
+    if plan.max_cells is not None:
+        mine = mine[: plan.max_cells]
+    _evaluate_with_progress(plan, store, mine, progress_label)
+    barrier()
+    if rank != 0:
+        return None
+    summary = store.summarize(plan.grid, plan.n_needles)
+    summary["skipped_finished"] = len(done)
+    return summary
+
+
+def _evaluate_with_progress(
+    plan: RunPlan, store: ResultStore, cells: list[Cell], label: str
+) -> None:
+    from rich.progress import TextColumn
+
+    from longva.utils.progress import make_progress
+
+    tokens, t0 = 0, time.perf_counter()
+    with make_progress(TextColumn("{task.fields[rate]}")) as progress:
+        task = progress.add_task(label, total=len(cells), rate="")
+
+        def on_result(result: CellResult) -> None:
+            nonlocal tokens
+            store.append(record(result, plan.mode, plan.decode))
+            tokens += result.new_tokens
+            rate = tokens / max(time.perf_counter() - t0, 1e-9)
+            progress.update(task, advance=1, rate=f"{rate:,.0f} tok/s")
+
+        evaluate(plan.lm, plan.sources, cells, plan.mode, plan.chunk_size, plan.generate, on_result)
