@@ -130,7 +130,7 @@ def plot_cmd(
         png = plot_compare(
             (entries, layout, _name(file)),
             (other, other_layout, _name(compare)),
-            out or folder / "heatmap_compare.png",
+            out_png=out or folder / "heatmap_compare.png",
         )
     typer.echo(str(png))
 

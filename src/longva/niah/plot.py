@@ -83,17 +83,19 @@ def plot_heatmap(
     return _save(fig, plt, out_png)
 
 
-def plot_compare(
-    a: tuple[list[dict], Layout, str], b: tuple[list[dict], Layout, str], out_png: str | os.PathLike
-) -> Path:
-    """Two runs side by side on one colour scale; each title carries its average."""
+def plot_compare(*runs: tuple[list[dict], Layout, str], out_png: str | os.PathLike, columns: int | None = None) -> Path:
+    """Runs side by side on one colour scale; each title carries its average."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(26, 8))
+    cols = columns or len(runs)
+    rows = -(-len(runs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(13 * cols, 7 * rows), squeeze=False)
     mesh = None
-    for ax, (entries, layout, name) in zip(axes, (a, b), strict=True):
+    for ax, (entries, layout, name) in zip(axes.flat, runs):
         avg = sum(e["Score"] for e in entries) / len(entries)
         mesh = _draw(ax, fig, entries, layout, f"{name} (avg {avg:.3f})", colorbar=False)
-    bar = fig.colorbar(mesh, ax=list(axes))
+    for ax in list(axes.flat)[len(runs):]:
+        ax.axis("off")
+    bar = fig.colorbar(mesh, ax=list(axes.flat))
     bar.set_label("Score", fontsize=14)
     return _save(fig, plt, out_png)
 

@@ -31,12 +31,15 @@ STAGES = ("s0_text", "s1_long", "s2_align", "eval")
 
 
 def toy_model_config() -> LongVAConfig:
-    """Tiny CLIP (32 px, patch 8 -> 4x4 -> 2x2 pooled = 4 tokens per grid) + tiny Qwen2."""
+    """Tiny CLIP (48 px, patch 8 -> 6x6 patches -> 2x2 avg pool = 3x3 = 9 tokens per grid) + tiny Qwen2.
+
+    A 6x6 patch map is the smallest on which LongVA's pooling ablations (kernel 2, 3, 5) differ.
+    """
     return LongVAConfig(
         vision=VisionTowerConfig(
             type="clip",
             hf_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                           num_attention_heads=2, image_size=32, patch_size=8),
+                           num_attention_heads=2, image_size=48, patch_size=8),
             name_or_path=None,
             chunk_size=256,
             frozen=True,
@@ -171,11 +174,11 @@ class RecipeConfig:
 def quick_config(seed: int = 0) -> RecipeConfig:
     """A few-seconds-per-stage version for CI smoke tests (accuracy is not expected)."""
     cfg = RecipeConfig(seed=seed)
-    cfg.stages.s0_text = TextStageConfig(seq_len=64, steps=30, batch_size=16, lr=2e-3, rope_theta=1e4, checkpoint_every=10)
-    cfg.stages.s1_long = TextStageConfig(seq_len=256, steps=8, batch_size=4, lr=1e-3, rope_theta=1e6, checkpoint_every=4)
+    cfg.stages.s0_text = TextStageConfig(seq_len=96, steps=30, batch_size=16, lr=2e-3, rope_theta=1e4, checkpoint_every=10)
+    cfg.stages.s1_long = TextStageConfig(seq_len=384, steps=8, batch_size=4, lr=1e-3, rope_theta=1e6, checkpoint_every=4)
     cfg.stages.s2_align = AlignStageConfig(steps=10, batch_size=8, max_grids=4, checkpoint_every=5,
                                            lr_schedule=LRScheduleConfig(kind="cosine", warmup_steps=2))
     cfg.eval.vniah = VNIAHConfig(frames=[8, 32, 128], depths=[0.0, 0.5, 1.0], num_needles=2)
-    cfg.eval.text_niah = TextNIAHConfig(lengths=[64, 256], depths=[0.0, 1.0], samples=2)
+    cfg.eval.text_niah = TextNIAHConfig(lengths=[32, 256], depths=[0.0, 1.0], samples=2)
     cfg.eval.video_qa_proxy = VideoQAProxyConfig(frames=[8, 32], num_questions=4, video_length=128)
     return cfg

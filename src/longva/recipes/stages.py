@@ -53,6 +53,9 @@ def new_lm(cfg: RecipeConfig, tokenizer, rope_theta: float):
 
 
 def load_lm(path: Path):
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar for a tiny local folder
     lm = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
     lm.config._attn_implementation = "sdpa"
     return lm

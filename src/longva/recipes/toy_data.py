@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from longva.errors import ConfigError
 from longva.model.prompt import IGNORE_INDEX, IMAGE_TOKEN_INDEX
 
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -103,6 +104,8 @@ class TextRetrievalTask:
         colour = colour or list(COLOURS)[int(rng.integers(len(COLOURS)))]
         depth = float(rng.random()) if depth is None else depth
         n = seq_len - self.pieces.overhead(colour)
+        if n < len(self.needles[colour]):
+            raise ConfigError(f"seq_len {seq_len} is too short for the prompt ({self.pieces.overhead(colour)} tokens) and a needle")
         return self.pieces.example(colour, self.haystack(rng, colour, n, depth))
 
     def batch(self, seed: int, index: int, seq_len: int, batch_size: int) -> dict[str, torch.Tensor]:

@@ -1,0 +1,155 @@
+"""The recipe's evaluations, on the NIAH machinery of `longva.niah`:
+
+- V-NIAH: the toy haystack (muted procedural frames) with colour-square needles, the question
+  of the alignment data, exact teacher-forced scoring, trie-ordered KV reuse;
+- text NIAH: the same colour-word retrieval the LM was trained on, in a haystack of filler
+  tokens (x axis: haystack tokens);
+- video-QA proxy: a synthetic long video with a coloured *event* (a run of needle frames),
+  N frames sampled uniformly as Video-MME evaluations do, 4-option multiple choice scored by the
+  answer log-likelihood. A proxy for Video-MME, never reported as Video-MME.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from longva.niah.embedding_cache import FrameStore
+from longva.niah.grid import Grid
+from longva.niah.results import TEXT, VNIAH
+from longva.niah.runner import RunPlan, run_plan
+from longva.niah.sources import TokenSource
+from longva.niah.vniah import NeedlePrompt, vniah_cells, vniah_sources
+from longva.recipes.toy_data import COLOURS, PromptPieces, TextRetrievalTask, haystack_frame, needle_frame
+from longva.train.rope import get_rope_theta, with_rope_theta
+
+
+def _question_and_post(pieces: PromptPieces, tokenizer) -> tuple[list[int], list[int]]:
+    question = tokenizer.encode(pieces.question, add_special_tokens=False)
+    suffix = pieces.suffix.tolist()
+    assert suffix[: len(question)] == question, "the question must open the prompt suffix"
+    return question, suffix[len(question) :]
+
+
+def _needle_prompts(pieces: PromptPieces, question: list[int], colours: list[str]) -> list[NeedlePrompt]:
+    return [
+        NeedlePrompt(f"{i}-{c}", tuple(question), tuple(pieces.answer_ids[c].tolist()), c)
+        for i, c in enumerate(colours)
+    ]
+
+
+def needle_colours(n: int) -> list[str]:
+    names = list(COLOURS)
+    return [names[i % len(names)] for i in range(n)]
+
+
+@torch.no_grad()
+def encode_images(model, processor, images) -> torch.Tensor:
+    """PIL frames -> (F, tpf, D), padded to square as V-NIAH does."""
+    pixels = processor.preprocess_frames(images, mode="pad")
+    return model.encode_frames(pixels).float()
+
+
+def _lm_with_theta(lm, rope_theta: float | None):
+    if rope_theta is None or rope_theta == get_rope_theta(lm.config):
+        return lm
+    return with_rope_theta(lm, rope_theta)
+
+
+def run_vniah(model, processor, vcfg, question: str, seed: int, out_dir: Path, rope_theta: float | None = None, label: str = "V-NIAH") -> dict:
+    """V-NIAH on the toy haystack; results (cells.jsonl, all_accuracies.json, heatmap) in out_dir."""
+    model.eval()
+    pieces = PromptPieces(processor, question, list(COLOURS))
+    q_ids, post_ids = _question_and_post(pieces, processor.tokenizer)
+    rng = np.random.default_rng([seed, 17])
+    size = processor.config.vision.image_size
+    hay = torch.cat([
+        encode_images(model, processor, [haystack_frame(rng, size) for _ in range(min(256, max(vcfg.frames) - i))])
+        for i in range(0, max(vcfg.frames), 256)
+    ])
+    colours = needle_colours(vcfg.num_needles)
+    needles_emb = encode_images(model, processor, [needle_frame(rng, c, size) for c in colours])
+    prompts = _needle_prompts(pieces, q_ids, colours)
+    lm = _lm_with_theta(model.language_model, rope_theta)
+    embed = lm.get_input_embeddings()
+    grid = Grid(tuple(sorted(vcfg.frames)), tuple(sorted(vcfg.depths)))
+    tpf = hay.shape[1]
+    cells = vniah_cells(grid, prompts, tpf, tpf, len(pieces.prefix), len(post_ids))
+    sources = vniah_sources(lambda ids: embed(ids).float(), pieces.prefix.tolist(), post_ids, FrameStore.from_tensor(hay), needles_emb, prompts)
+    settings = {"kind": "toy-vniah", "seed": seed, "frames": list(grid.lengths), "depths": list(grid.depths),
+                "needles": colours, "rope_theta": get_rope_theta(lm.config), "mode": vcfg.mode}
+    plan = RunPlan(lm, sources, cells, grid, len(prompts), VNIAH, Path(out_dir), settings, vcfg.mode,
+                   vcfg.chunk_size, decode=processor.tokenizer.decode)
+    return run_plan(plan, label)
+
+
+def run_text_niah(lm, processor, tcfg, text_cfg, seed: int, out_dir: Path, label: str = "text NIAH") -> dict:
+    """Colour-word retrieval in filler text at growing haystack lengths (tokens)."""
+    lm.eval()
+    task = TextRetrievalTask(processor, text_cfg.question, text_cfg.num_filler_words)
+    pieces = task.pieces
+    q_ids, post_ids = _question_and_post(pieces, processor.tokenizer)
+    rng = np.random.default_rng([seed, 23])
+    filler = task.filler_ids(rng, max(tcfg.lengths))
+    colours = needle_colours(tcfg.samples)
+    needle_ids = [task.needles[c] for c in colours]
+    assert all(len(n) == 1 for n in needle_ids), "colour words must be single tokens in the toy tokenizer"
+    embed = lm.get_input_embeddings()
+    embed_fn = lambda ids: embed(ids).float()  # noqa: E731
+    prompts = _needle_prompts(pieces, q_ids, colours)
+    grid = Grid(tuple(sorted(tcfg.lengths)), tuple(sorted(tcfg.depths)))
+    cells = vniah_cells(grid, prompts, 1, 1, len(pieces.prefix), len(post_ids))  # 1 "frame" = 1 token
+    for cell in cells:
+        cell.meta["tokens"] = cell.meta.pop("frames")
+    sources = vniah_sources(embed_fn, pieces.prefix.tolist(), post_ids, FrameStore.from_tensor(torch.zeros(1, 1, 1)),
+                            torch.stack([embed_fn(n) for n in needle_ids]), prompts)
+    sources["hay"] = TokenSource(filler, embed_fn)  # token-level haystack instead of frames
+    settings = {"kind": "toy-text-niah", "seed": seed, "lengths": list(grid.lengths), "depths": list(grid.depths),
+                "needles": colours, "rope_theta": get_rope_theta(lm.config)}
+    plan = RunPlan(lm, sources, cells, grid, len(prompts), TEXT, Path(out_dir), settings, "exact", 2048,
+                   decode=processor.tokenizer.decode)
+    return run_plan(plan, label)
+
+
+@torch.no_grad()
+def run_video_qa_proxy(model, processor, qcfg, question: str, seed: int) -> dict:
+    """Multiple choice over 4 colours by answer log-likelihood, on N uniformly sampled frames."""
+    model.eval()
+    pieces = PromptPieces(processor, question, list(COLOURS))
+    rng = np.random.default_rng([seed, 31])
+    size = processor.config.vision.image_size
+    names = list(COLOURS)
+    by_frames: dict[int, float] = {}
+    for n_frames in qcfg.frames:
+        correct = 0
+        for _ in range(qcfg.num_questions):
+            colour = names[int(rng.integers(len(names)))]
+            options = [colour] + list(rng.choice([c for c in names if c != colour], size=3, replace=False))
+            frames = _event_video_frames(rng, colour, qcfg.video_length, n_frames, size)
+            visual = encode_images(model, processor, frames).flatten(0, 1)  # (N * tpf, D)
+            scores = [_answer_logprob(model, pieces, visual, c) for c in options]
+            correct += int(int(np.argmax(scores)) == 0)
+        by_frames[n_frames] = correct / qcfg.num_questions
+    return {"average": float(np.mean(list(by_frames.values()))), "by_frames": by_frames,
+            "name": "video_qa_proxy (synthetic long-video MCQ; a proxy, not Video-MME)"}
+
+
+def _event_video_frames(rng, colour: str, length: int, n: int, size: int) -> list:
+    """Uniformly sample n of `length` frames; an event of needle frames spans >= one sample gap."""
+    event_len = max(1, int(np.ceil(length / n)))
+    start = int(rng.integers(0, length - event_len + 1))
+    indices = np.linspace(0, length - 1, n, dtype=int)
+    return [needle_frame(rng, colour, size) if start <= i < start + event_len else haystack_frame(rng, size) for i in indices]
+
+
+def _answer_logprob(model, pieces: PromptPieces, visual: torch.Tensor, answer: str) -> float:
+    ids, _ = pieces.full[answer]
+    out = model(input_ids=ids[None], visual_features=[visual], logits_to_keep=0)
+    logits = out.logits[0]  # (L, V)
+    answer_ids = pieces.answer_ids[answer]
+    end = logits.shape[0] - 2  # the answer is followed by <|im_end|> and "\n"
+    start = end - len(answer_ids)
+    logprobs = torch.log_softmax(logits[start - 1 : end - 1].float(), dim=-1)
+    return float(logprobs.gather(1, answer_ids[:, None]).sum())

@@ -1,0 +1,169 @@
+"""RecipeRunner: the recipe's stages behind a content-addressed cache.
+
+Every stage is computed once per (config subset, upstream stages) and stored under
+`<cache>/<stage>-<hash>/`; a variant config (an ablation, a baseline) only recomputes the
+stages whose inputs changed. Killed runs resume: finished stages are reused, an unfinished
+training stage continues from its last checkpoint, an unfinished evaluation from its last cell.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from longva.model.modeling_longva import LongVAForCausalLM
+from longva.model.processor import LongVAProcessor
+from longva.recipes.cache import StageDir, stage_key
+from longva.recipes.config import RecipeConfig
+from longva.recipes.evaluation import run_text_niah, run_video_qa_proxy, run_vniah
+from longva.recipes.stages import build_tokenizer, fresh_vision_model, load_lm, new_lm, train_align, train_text
+from longva.utils.io import atomic_write_json
+from longva.utils.progress import console
+
+
+@dataclass
+class StageResult:
+    name: str
+    key: str
+    path: Path
+    info: dict
+
+
+def _model_part(cfg: RecipeConfig) -> dict:
+    return {"vision": cfg.model.vision, "projector": cfg.model.projector, "pooling": cfg.model.pooling,
+            "encoding": cfg.model.encoding, "template": cfg.model.template}
+
+
+class RecipeRunner:
+    def __init__(self, cfg: RecipeConfig, cache_root: str | Path, log=None):
+        self.cfg = cfg
+        self.cache_root = Path(cache_root)
+        self.log = log or (lambda msg: console.print(msg))
+        self._tokenizer = None
+        self.timings: dict[str, float] = {}
+
+    # ---- plumbing --------------------------------------------------------------------------------
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            self._tokenizer = build_tokenizer(self.cfg)
+        return self._tokenizer
+
+    def _stage(self, name: str, config, upstream: dict[str, str], compute) -> StageResult:
+        key = stage_key(name, config, upstream)
+        sd = StageDir(self.cache_root, name, key)
+        if sd.done:
+            self.log(f"[dim]{name}: cached ({sd.final.name})[/dim]")
+            return StageResult(name, key, sd.final, sd.info())
+        self.log(f"[bold]{name}[/bold]: running -> {sd.final.name}")
+        start = time.perf_counter()
+        info = compute(sd.begin()) or {}
+        info = {**info, "seconds": round(time.perf_counter() - start, 2), "upstream": upstream}
+        self.timings[name] = info["seconds"]
+        return StageResult(name, key, sd.finish(info), info)
+
+    # ---- training stages --------------------------------------------------------------------------
+
+    def s0_text(self) -> StageResult:
+        cfg = self.cfg
+        subset = {"seed": cfg.seed, "lm": cfg.model.lm, "text": cfg.text, "stage": cfg.stages.s0_text, "template": cfg.model.template}
+
+        def compute(work: Path) -> dict:
+            torch.set_num_threads(cfg.threads)
+            processor = LongVAProcessor(self.tokenizer, cfg.model)
+            lm = new_lm(cfg, self.tokenizer, cfg.stages.s0_text.rope_theta)
+            lm, history = train_text(lm, processor, cfg, cfg.stages.s0_text, work, cfg.seed)
+            return self._save_lm(lm, work, history)
+
+        return self._stage("s0_text", subset, {}, compute)
+
+    def s1_long(self) -> StageResult:
+        """The long-context LM; with `stages.s1_long.enabled = false` it is the S0 LM itself."""
+        cfg = self.cfg
+        s0 = self.s0_text()
+        if not cfg.stages.s1_long.enabled:
+            return s0
+        subset = {"seed": cfg.seed, "text": cfg.text, "stage": cfg.stages.s1_long, "template": cfg.model.template}
+
+        def compute(work: Path) -> dict:
+            torch.set_num_threads(cfg.threads)
+            processor = LongVAProcessor(self.tokenizer, cfg.model)
+            lm, history = train_text(load_lm(s0.path / "lm"), processor, cfg, cfg.stages.s1_long, work, cfg.seed + 1)
+            return self._save_lm(lm, work, history)
+
+        return self._stage("s1_long", subset, {"s0_text": s0.key}, compute)
+
+    def _save_lm(self, lm, work: Path, history: list[dict]) -> dict:
+        lm.save_pretrained(str(work / "lm"))
+        self.tokenizer.save_pretrained(str(work / "lm"))
+        final = history[-1] if history else {}
+        return {"final_loss": final.get("loss"), "steps": final.get("step")}
+
+    def s2_align(self, lm_stage: StageResult, scheme: str | None = None) -> StageResult:
+        cfg = self.cfg
+        subset = {"seed": cfg.seed, "model": _model_part(cfg), "stage": cfg.stages.s2_align, "question": cfg.text.question, "scheme": scheme}
+
+        def compute(work: Path) -> dict:
+            torch.set_num_threads(cfg.threads)
+            model, processor = fresh_vision_model(cfg, self.tokenizer, load_lm(lm_stage.path / "lm"), scheme)
+            history = train_align(model, processor, cfg.stages.s2_align, cfg.text.question, work, cfg.seed + 2)
+            model.save_pretrained(work / "model", processor)
+            final = history[-1] if history else {}
+            return {"final_loss": final.get("loss"), "tokens_per_frame": model.tokens_per_frame,
+                    "max_visual_tokens": cfg.stages.s2_align.max_grids * model.tokens_per_frame}
+
+        return self._stage("s2_align", subset, {"lm": lm_stage.key}, compute)
+
+    # ---- evaluations ---------------------------------------------------------------------------------
+
+    def vniah(self, model_stage: StageResult, rope_theta: float | None = None, label: str = "V-NIAH") -> StageResult:
+        cfg = self.cfg
+        subset = {"seed": cfg.seed, "vniah": cfg.eval.vniah, "rope_theta": rope_theta, "question": cfg.text.question}
+
+        def compute(work: Path) -> dict:
+            torch.set_num_threads(cfg.threads)
+            model = LongVAForCausalLM.from_pretrained(model_stage.path / "model")
+            processor = LongVAProcessor.from_pretrained(model_stage.path / "model")
+            summary = run_vniah(model, processor, cfg.eval.vniah, cfg.text.question, cfg.seed, work, rope_theta, label)
+            return {"summary": summary}
+
+        return self._stage("eval_vniah", subset, {"model": model_stage.key}, compute)
+
+    def text_niah(self, lm_stage: StageResult, label: str = "text NIAH") -> StageResult:
+        cfg = self.cfg
+        subset = {"seed": cfg.seed, "text_niah": cfg.eval.text_niah, "text": cfg.text}
+
+        def compute(work: Path) -> dict:
+            torch.set_num_threads(cfg.threads)
+            processor = LongVAProcessor(self.tokenizer, cfg.model)
+            summary = run_text_niah(load_lm(lm_stage.path / "lm"), processor, cfg.eval.text_niah, cfg.text, cfg.seed, work, label)
+            return {"summary": summary}
+
+        return self._stage("eval_text_niah", subset, {"lm": lm_stage.key}, compute)
+
+    def video_qa_proxy(self, model_stage: StageResult) -> StageResult:
+        cfg = self.cfg
+        subset = {"seed": cfg.seed, "video_qa_proxy": cfg.eval.video_qa_proxy, "question": cfg.text.question}
+
+        def compute(work: Path) -> dict:
+            torch.set_num_threads(cfg.threads)
+            model = LongVAForCausalLM.from_pretrained(model_stage.path / "model")
+            processor = LongVAProcessor.from_pretrained(model_stage.path / "model")
+            result = run_video_qa_proxy(model, processor, cfg.eval.video_qa_proxy, cfg.text.question, cfg.seed)
+            atomic_write_json(work / "video_qa_proxy.json", result)
+            return {"summary": result}
+
+        return self._stage("eval_video_qa_proxy", subset, {"model": model_stage.key}, compute)
+
+
+def load_cells(stage: StageResult) -> list[dict]:
+    """Per-cell records of a finished NIAH stage."""
+    records = []
+    for path in sorted(stage.path.glob("cells*.jsonl")):
+        records += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return records
