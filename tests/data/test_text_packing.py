@@ -224,3 +224,25 @@ def test_tokenizer_file_and_separator_choice(tmp_path):
         tok.separator_id("<nope>")
     with pytest.raises(InputError, match="tokenizer"):
         load_tokenizer(tmp_path / "missing.json")
+
+
+def test_streaming_reads_only_what_it_needs(tmp_path, monkeypatch):
+    """The first sequences come after reading a bounded number of documents, not the file."""
+    import longva.data.text as text_mod
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "big.jsonl").write_text("".join(json.dumps({"text": _doc(i % 200, 20, rng)}) + "\n" for i in range(5000)))
+    read = []
+    original = text_mod.read_documents
+
+    def counting(*args, **kwargs):
+        for doc in original(*args, **kwargs):
+            read.append(1)
+            yield doc
+
+    monkeypatch.setattr(text_mod, "read_documents", counting)
+    cfg = TextDataConfig(sources=[TextSource(path=str(tmp_path / "big.jsonl"))], seq_length=40, shuffle_buffer=8, tokenize_batch=4)
+    stream = TextStream(cfg, TokenizerAdapter(_tokenizer()))
+    for _ in range(3):
+        next(stream)
+    assert len(read) <= 8 + 4 + 8  # shuffle buffer + one tokenizer batch + the docs packed so far

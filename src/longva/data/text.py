@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from longva.data.text_sources import (
     TextSource,
@@ -217,3 +218,25 @@ class TextStream:
 def sequence_to_example(seq: np.ndarray) -> dict[str, np.ndarray]:
     """(L+1,) ids -> input_ids (L,) and shifted labels (L,)."""
     return {"input_ids": seq[:-1], "labels": seq[1:]}
+
+
+class TextBatches:
+    """Resumable batches of `batch_size` packed sequences: input_ids / labels (B, L) int64."""
+
+    def __init__(self, stream: TextStream, batch_size: int = 1):
+        if batch_size < 1:
+            raise ConfigError(f"data.batch_size: must be >= 1, got {batch_size}")
+        self.stream, self.batch_size = stream, batch_size
+
+    def __iter__(self) -> TextBatches:
+        return self
+
+    def __next__(self) -> dict[str, torch.Tensor]:
+        seqs = torch.from_numpy(np.stack([next(self.stream) for _ in range(self.batch_size)]))  # (B, L+1)
+        return {"input_ids": seqs[:, :-1].contiguous(), "labels": seqs[:, 1:].contiguous()}
+
+    def state_dict(self) -> dict:
+        return self.stream.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stream.load_state_dict(state)

@@ -3,8 +3,9 @@
 The LM head's logits are the largest activation of long-context training: B·L·V floats (224K
 tokens × 152K vocab = 34G floats for Qwen2-7B). `chunked_cross_entropy_sum` never builds them:
 a custom autograd Function computes `logsumexp` per chunk of tokens in forward, keeps only its
-inputs (hidden rows, head weight, labels), and recomputes each chunk's logits in backward to
-form d(logits) = softmax - onehot, which it immediately folds into d(hidden) and d(weight).
+inputs (hidden rows, head weight, labels) and the per-token LSE, and recomputes each chunk's
+logits in backward to form d(logits) = exp(logits - lse) - onehot, which it immediately folds
+into d(hidden) and d(weight).
 Peak extra memory is one chunk of logits (chunk × V) instead of B·L·V.
 
 Labels are already shifted targets (label[i] is the token after input[i]), as in the original
@@ -31,19 +32,21 @@ class _ChunkedCrossEntropySum(torch.autograd.Function):
     def forward(ctx, hidden, weight, targets, chunk_size: int):
         # hidden (N, H), weight (V, H), targets (N,) with no ignored entries
         acc = _acc_dtype(hidden.dtype)
+        lse = torch.empty(hidden.shape[0], dtype=acc, device=hidden.device)  # (N,): tiny, kept for backward
         total = torch.zeros((), dtype=acc, device=hidden.device)
         with torch.autocast(hidden.device.type, enabled=False):
             for start in range(0, hidden.shape[0], chunk_size):
-                logits = (hidden[start : start + chunk_size] @ weight.T).to(acc)  # (n, V)
-                target_logit = logits.gather(1, targets[start : start + chunk_size, None])[:, 0]
-                total += (torch.logsumexp(logits, dim=-1) - target_logit).sum()
-        ctx.save_for_backward(hidden, weight, targets)
+                rows = slice(start, start + chunk_size)
+                logits = (hidden[rows] @ weight.T).to(acc)  # (n, V)
+                lse[rows] = torch.logsumexp(logits, dim=-1)
+                total += (lse[rows] - logits.gather(1, targets[rows, None])[:, 0]).sum()
+        ctx.save_for_backward(hidden, weight, targets, lse)
         ctx.chunk_size = chunk_size
         return total
 
     @staticmethod
     def backward(ctx, grad_total):
-        hidden, weight, targets = ctx.saved_tensors
+        hidden, weight, targets, lse = ctx.saved_tensors
         acc = _acc_dtype(hidden.dtype)
         grad_hidden = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
         grad_weight = torch.zeros(weight.shape, dtype=acc, device=weight.device) if ctx.needs_input_grad[1] else None
@@ -51,9 +54,9 @@ class _ChunkedCrossEntropySum(torch.autograd.Function):
             for start in range(0, hidden.shape[0], ctx.chunk_size):
                 rows = slice(start, start + ctx.chunk_size)
                 h = hidden[rows]  # (n, H)
-                d_logits = torch.softmax((h @ weight.T).to(acc), dim=-1)  # (n, V)
+                d_logits = (h @ weight.T).to(acc).sub_(lse[rows, None]).exp_()  # softmax, in place (n, V)
                 d_logits[torch.arange(h.shape[0], device=h.device), targets[rows]] -= 1.0
-                d_logits = (d_logits * grad_total.to(acc)).to(hidden.dtype)
+                d_logits = d_logits.mul_(grad_total.to(acc)).to(hidden.dtype)
                 if grad_hidden is not None:
                     grad_hidden[rows] = d_logits @ weight  # (n, H)
                 if grad_weight is not None:

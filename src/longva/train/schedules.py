@@ -140,7 +140,12 @@ class ResumableLambdaLR(torch.optim.lr_scheduler.LambdaLR):
     next `step()`, so the first resumed update would use the wrong LR.
     """
 
+    def state_dict(self) -> dict:
+        """Counters only (JSON-able): the LR functions are rebuilt from the config."""
+        return {k: v for k, v in super().state_dict().items() if k != "lr_lambdas"}
+
     def load_state_dict(self, state_dict: dict) -> None:
+        state_dict = {**state_dict, "lr_lambdas": [None] * len(self.lr_lambdas)}
         super().load_state_dict(state_dict)
         for group, base_lr, fn in zip(self.optimizer.param_groups, self.base_lrs, self.lr_lambdas):
             group["lr"] = base_lr * fn(self.last_epoch)
