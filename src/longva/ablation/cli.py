@@ -1,7 +1,9 @@
-"""`longva ablate`: read an ablation plan, compile it to experiments, (later) run them.
+"""`longva ablate`: read an ablation plan, compile it to experiments, run them.
 
     longva ablate PLAN --dry-run [--json]     compiled matrix (one JSON object per variant)
-    longva ablate PLAN [--quick|--seeds N|--out DIR]   compile, then run (runner: later)
+    longva ablate PLAN [--quick] [--seeds N] [--out DIR] [--threads N] [--vniah-grid iso-tokens|frames]
+                                              compile, run (resuming what an earlier call finished),
+                                              write the report to --out and print the tables
     longva ablate parse PLAN [--json]         the parsed plan alone
     longva ablate knobs | metrics             what plans can name
 
@@ -15,21 +17,9 @@ import json
 from pathlib import Path
 
 import typer
-from typer.core import TyperGroup
 
 from longva.ablation.tokens import POLICIES
-
-
-class DefaultRunGroup(TyperGroup):
-    """A group that treats `ablate PLAN ...` as `ablate run PLAN ...`."""
-
-    default_command = "run"
-
-    def parse_args(self, ctx, args):
-        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
-            args = [self.default_command, *args]
-        return super().parse_args(ctx, args)
-
+from longva.utils.cli_groups import DefaultRunGroup
 
 ablate_app = typer.Typer(
     cls=DefaultRunGroup,
@@ -62,6 +52,12 @@ def run_command(
     recipe: Path | None = typer.Option(None, "--recipe", help="Base recipe file (YAML/JSON RecipeConfig)."),
     base_set: list[str] = typer.Option([], "--base-set", help="'path=value' applied to the base (every run)."),
     task: str | None = _TASK,
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Torch threads per stage (default: the recipe's)."),
+    vniah_grid: str = typer.Option("iso-tokens", "--vniah-grid",
+                                   help="V-NIAH frames of variants with another token count per frame:"
+                                        " iso-tokens (scale frames to the base's token lengths) | frames."),
+    cache: Path | None = typer.Option(None, "--cache", help="Stage cache folder (default OUT/cache); share it"
+                                                              " between plans to reuse their common stages."),
 ) -> None:
     """Compile PLAN against the recipe; with --dry-run print the matrix, else run it."""
     from longva.ablation.compiler import compile_plan
@@ -79,13 +75,15 @@ def run_command(
         compiled.raise_if_unresolved()  # non-zero exit when anything is unresolved
         return
     compiled.raise_if_unresolved()  # refuse before any compute
+    from longva.ablation.report_markdown import tables
     from longva.ablation.runner import run_plan
+    from longva.utils.progress import console
 
-    try:
-        run_plan(compiled, out_dir=out, seeds=seeds, quick=quick)
-    except NotImplementedError as e:
-        typer.echo(f"error: compiled {len(compiled.runs)} runs, but {e}; use --dry-run to see them", err=True)
-        raise typer.Exit(code=2) from None
+    result = run_plan(compiled, out_dir=out, seeds=seeds, quick=quick, base=base, threads=threads,
+                      vniah_grid=vniah_grid, cache_dir=cache)
+    console.print(f"report: {result.out_dir / 'report.md'} ({len(result.computed)} runs computed,"
+                  f" {len(result.reused)} reused)", markup=False, highlight=False)
+    typer.echo(tables(result.results), nl=False)
 
 
 @ablate_app.command("parse")

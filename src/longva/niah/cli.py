@@ -6,8 +6,8 @@
     longva niah needles OUT_DIR [--n 5] [--kinds square,object,digit,text] ...
     longva niah-text --model DIR --out DIR [--lengths 32000:512000:32000] ...
 
-`niah` is a command group (run / plot / needles) rather than a command with options, so that
-`plot` never has to be told apart from run options. Under torchrun every rank runs
+`niah` is a command group (run / plot / needles) whose default subcommand is `run`, so
+`longva niah --model DIR ...` works as in the original issue. Under torchrun every rank runs
 `longva niah run ...`; cells are split across ranks.
 """
 
@@ -18,8 +18,10 @@ from pathlib import Path
 import typer
 
 from longva.errors import InputError
+from longva.utils.cli_groups import DefaultRunGroup
 
 niah_app = typer.Typer(
+    cls=DefaultRunGroup,  # `longva niah --model DIR ...` = `longva niah run --model DIR ...`
     name="niah",
     help=(
         "V-NIAH, the visual needle-in-a-haystack benchmark: `longva niah run ...` evaluates a"

@@ -15,6 +15,7 @@ Dotted paths (`stages.s1_long.lr_schedule.kind`, `model.pooling.kernel`, ...) ar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from longva.errors import ConfigError
 from longva.model.config import (
@@ -61,8 +62,7 @@ def toy_model_config() -> LongVAConfig:
 class TextTaskConfig:
     """Synthetic text that teaches retrieval: one colour word hidden in filler words."""
 
-    vocab_size: int = 600  # BPE vocabulary of the toy tokenizer
-    num_filler_words: int = 120
+    vocab_size: int = 600  # BPE vocabulary of the toy tokenizer (filler = its ordinary tokens)
     question: str = "\nWhat is the colour of the needle? Answer with a single word."
 
 
@@ -89,11 +89,14 @@ class TextStageConfig:
 
 @dataclass
 class AlignStageConfig:
-    steps: int = 300
+    steps: int = 600
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float = 3e-3
     vision_tower_lr: float = 2e-5
-    lr_schedule: LRScheduleConfig = field(default_factory=lambda: LRScheduleConfig(kind="cosine", warmup_steps=10))
+    lr_schedule: LRScheduleConfig = field(default_factory=lambda: LRScheduleConfig(kind="cosine", warmup_steps=20, min_lr_ratio=0.1))
+    # "answer": loss on the answer tokens only (the LM is frozen and already predicts the
+    # template); "template": LongVA's preprocess_qwen masks.
+    supervise: Literal["answer", "template"] = "answer"
     tunable_parts: list[str] = field(default_factory=lambda: ["projector"])
     min_grids: int = 2  # UniRes never encodes a single grid for an image ((1,1) is excluded)
     max_grids: int = 8  # the longest visual sequence seen in alignment: max_grids x tokens/grid
@@ -114,16 +117,18 @@ class AlignStageConfig:
 
 @dataclass
 class StagesConfig:
-    s0_text: TextStageConfig = field(default_factory=TextStageConfig)
+    s0_text: TextStageConfig = field(default_factory=lambda: TextStageConfig(seq_len=256, steps=500, batch_size=32, lr=2e-3, rope_theta=1e4))
     s1_long: TextStageConfig = field(
-        default_factory=lambda: TextStageConfig(seq_len=1024, steps=150, batch_size=8, lr=1e-3, rope_theta=1e6)
+        default_factory=lambda: TextStageConfig(seq_len=2048, steps=150, batch_size=4, lr=1e-3, rope_theta=1e6)
     )
     s2_align: AlignStageConfig = field(default_factory=AlignStageConfig)
 
 
 @dataclass
 class VNIAHConfig:
-    frames: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256, 512, 1024])
+    # 9 tokens/frame: 8-24 frames fit the S0 context (256 tokens), 128+ frames exceed 4x it,
+    # 216 frames (~2k tokens) reach the S1 length; the alignment saw at most 8 grids (72 tokens).
+    frames: list[int] = field(default_factory=lambda: [8, 16, 24, 64, 128, 160, 192, 216])
     depths: list[float] = field(default_factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
     num_needles: int = 8
     mode: str = "exact"
@@ -133,7 +138,7 @@ class VNIAHConfig:
 
 @dataclass
 class TextNIAHConfig:
-    lengths: list[int] = field(default_factory=lambda: [128, 512, 1024, 2048, 4096])
+    lengths: list[int] = field(default_factory=lambda: [128, 256, 512, 1024, 1920])
     depths: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
     samples: int = 4
 
@@ -142,7 +147,7 @@ class TextNIAHConfig:
 class VideoQAProxyConfig:
     """Synthetic long-video multiple choice (an honest *proxy* for Video-MME, not Video-MME)."""
 
-    frames: list[int] = field(default_factory=lambda: [32, 128, 512])
+    frames: list[int] = field(default_factory=lambda: [16, 64, 192])
     num_questions: int = 16
     video_length: int = 2048  # frames of the synthetic 1-fps video the frames are sampled from
 

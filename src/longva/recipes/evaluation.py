@@ -22,7 +22,13 @@ from longva.niah.results import TEXT, VNIAH
 from longva.niah.runner import RunPlan, run_plan
 from longva.niah.sources import TokenSource
 from longva.niah.vniah import NeedlePrompt, vniah_cells, vniah_sources
-from longva.recipes.toy_data import COLOURS, PromptPieces, TextRetrievalTask, haystack_frame, needle_frame
+from longva.recipes.toy_data import (
+    COLOURS,
+    PromptPieces,
+    TextRetrievalTask,
+    haystack_frame,
+    needle_frame,
+)
 from longva.train.rope import get_rope_theta, with_rope_theta
 
 
@@ -88,7 +94,7 @@ def run_vniah(model, processor, vcfg, question: str, seed: int, out_dir: Path, r
 def run_text_niah(lm, processor, tcfg, text_cfg, seed: int, out_dir: Path, label: str = "text NIAH") -> dict:
     """Colour-word retrieval in filler text at growing haystack lengths (tokens)."""
     lm.eval()
-    task = TextRetrievalTask(processor, text_cfg.question, text_cfg.num_filler_words)
+    task = TextRetrievalTask(processor, text_cfg.question)
     pieces = task.pieces
     q_ids, post_ids = _question_and_post(pieces, processor.tokenizer)
     rng = np.random.default_rng([seed, 23])

@@ -141,12 +141,12 @@ def render_markdown(results: dict) -> str:
     lines = [
         "# LongVA at toy scale: long context transfer from language to vision",
         "",
-        "Trained from nothing by `longva reproduce` (seed %d). Tokens per frame: %s; S0 text context: %s tokens;"
-        " S1 long-context text: %s tokens (RoPE θ %g → %g); longest visual sequence in alignment: %s tokens;"
-        " longest V-NIAH cell: %s visual tokens." % (
-            cfg["seed"], ctx["tokens_per_frame"], ctx["s0_text_tokens"], ctx["s1_long_tokens"],
-            cfg["stages"]["s0_text"]["rope_theta"], cfg["stages"]["s1_long"]["rope_theta"],
-            ctx["longest_alignment_visual_tokens"], ctx["longest_vniah_visual_tokens"]),
+        f"Trained from nothing by `longva reproduce` (seed {cfg['seed']}). Tokens per frame:"
+        f" {ctx['tokens_per_frame']}; S0 text context: {ctx['s0_text_tokens']} tokens; S1 long-context"
+        f" text: {ctx['s1_long_tokens']} tokens (RoPE θ {cfg['stages']['s0_text']['rope_theta']:g} →"
+        f" {cfg['stages']['s1_long']['rope_theta']:g}); longest visual sequence in alignment:"
+        f" {ctx['longest_alignment_visual_tokens']} tokens; longest V-NIAH cell:"
+        f" {ctx['longest_vniah_visual_tokens']} visual tokens.",
         "",
         "## Models",
         "",

@@ -20,7 +20,14 @@ from longva.model.processor import LongVAProcessor
 from longva.recipes.cache import StageDir, stage_key
 from longva.recipes.config import RecipeConfig
 from longva.recipes.evaluation import run_text_niah, run_video_qa_proxy, run_vniah
-from longva.recipes.stages import build_tokenizer, fresh_vision_model, load_lm, new_lm, train_align, train_text
+from longva.recipes.stages import (
+    build_tokenizer,
+    fresh_vision_model,
+    load_lm,
+    new_lm,
+    train_align,
+    train_text,
+)
 from longva.utils.io import atomic_write_json
 from longva.utils.progress import console
 
@@ -167,3 +174,11 @@ def load_cells(stage: StageResult) -> list[dict]:
     for path in sorted(stage.path.glob("cells*.jsonl")):
         records += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return records
+
+
+def load_train_metrics(stage: StageResult) -> list[dict]:
+    """Per-step training records (loss, tokens_per_s, peak_rss_mb, ...) of a finished training stage."""
+    path = stage.path / "train" / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

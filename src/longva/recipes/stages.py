@@ -23,6 +23,7 @@ from longva.model.prompt import IGNORE_INDEX
 from longva.model.tiny import build_tiny_tokenizer
 from longva.recipes.config import AlignStageConfig, RecipeConfig, TextStageConfig
 from longva.recipes.toy_data import AlignmentTask, TextRetrievalTask, tokenizer_corpus
+from longva.train.align_parts import align_loss_fn, set_tunable_parts
 from longva.train.checkpoint import latest_checkpoint
 from longva.train.lm_loss import CausalLMLoss, lm_loss_fn
 from longva.train.optim import OptimizerConfig, make_param_groups
@@ -121,7 +122,7 @@ def train_text(lm, processor, cfg: RecipeConfig, stage: TextStageConfig, workdir
     """Train `lm` on the colour retrieval text at `stage.seq_len` with RoPE base `stage.rope_theta`."""
     if get_rope_theta(lm.config) != stage.rope_theta:
         lm = with_rope_theta(lm, stage.rope_theta)  # rebuilds inv_freq; weights untouched
-    task = TextRetrievalTask(processor, cfg.text.question, cfg.text.num_filler_words)
+    task = TextRetrievalTask(processor, cfg.text.question)
     model = CausalLMLoss(lm, chunk_size=4096)
     groups = make_param_groups(model.named_parameters(), stage.lr, stage.weight_decay)
     tcfg = _trainer_config(workdir, stage.steps, stage.lr, stage.lr_schedule, stage.weight_decay,
@@ -131,26 +132,10 @@ def train_text(lm, processor, cfg: RecipeConfig, stage: TextStageConfig, workdir
     return lm, history
 
 
-def align_loss_fn(model: LongVAForCausalLM, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    out = model(input_ids=batch["ids"], visuals=batch["visuals"], labels=batch["label_rows"])
-    n = (out.labels[:, 1:] != IGNORE_INDEX).sum()
-    return out.loss * n, n
-
-
-def _tune(model: LongVAForCausalLM, parts: list[str]) -> None:
-    modules = {"projector": [model.projector], "vision_tower": [model.vision_tower], "language_model": [model.language_model]}
-    model.requires_grad_(False)
-    for part in parts:
-        for module in modules[part]:
-            module.requires_grad_(True)
-    if model.image_newline is not None and "projector" in parts:
-        model.image_newline.requires_grad_(True)  # AnyRes' learned separator trains with the projector
-
-
 def train_align(model: LongVAForCausalLM, processor, stage: AlignStageConfig, question: str, workdir: Path, seed: int):
     """Stage 2: train `tunable_parts` (projector by default) on short multi-grid images."""
-    _tune(model, stage.tunable_parts)
-    task = AlignmentTask(processor, question, stage.min_grids, stage.max_grids, stage.data_mix)
+    set_tunable_parts(model, stage.tunable_parts)
+    task = AlignmentTask(processor, question, stage.min_grids, stage.max_grids, stage.data_mix, stage.supervise)
 
     def make(s, i):
         b = task.batch(s, i, stage.batch_size)

@@ -68,9 +68,23 @@ class PromptPieces:
         self.suffix = prompt[cut + 1 :]  # question + end of user turn + assistant header
         tok = processor.tokenizer
         self.answer_ids = {a: torch.tensor(tok.encode(a, add_special_tokens=False)) for a in answers}
+        self.answer_only = {a: self._answer_only_labels(*self.full[a], self.answer_ids[a]) for a in answers}
+
+    @staticmethod
+    def _answer_only_labels(ids: torch.Tensor, labels: torch.Tensor, answer: torch.Tensor) -> torch.Tensor:
+        """Labels with only the (last) occurrence of the answer tokens kept."""
+        out = torch.full_like(labels, IGNORE_INDEX)
+        for start in range(len(ids) - len(answer), -1, -1):
+            if torch.equal(ids[start : start + len(answer)], answer) and (labels[start : start + len(answer)] != IGNORE_INDEX).all():
+                out[start : start + len(answer)] = answer
+                return out
+        raise ValueError("answer tokens not found among the supervised tokens")
 
     def overhead(self, answer: str) -> int:
         return len(self.full[answer][0]) - 1
+
+    def labels(self, answer: str, supervise: str = "template") -> torch.Tensor:
+        return self.answer_only[answer] if supervise == "answer" else self.full[answer][1]
 
     def example(self, answer: str, haystack: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ids, labels = self.full[answer]
@@ -81,18 +95,23 @@ class PromptPieces:
 
 
 class TextRetrievalTask:
-    """Colour-word-in-filler examples of an exact token length; batch i depends on (seed, i) only."""
+    """Colour-word-in-filler examples of an exact token length; batch i depends on (seed, i) only.
 
-    def __init__(self, processor, question: str, num_filler_words: int):
+    Filler is drawn uniformly from every ordinary token of the vocabulary except the colour
+    words and newlines: with a broad filler distribution the LM has to learn what a colour IS
+    rather than "the one token that is not a common filler word" (an anomaly detector, which
+    would then be fooled by any unfamiliar embedding, e.g. a visual token).
+    """
+
+    def __init__(self, processor, question: str):
         tok = processor.tokenizer
         self.pieces = PromptPieces(processor, question, list(COLOURS))
-        words = FILLER_WORDS[:num_filler_words]
-        self.filler = [torch.tensor(tok.encode(" " + w, add_special_tokens=False)) for w in words]
         self.needles = {c: torch.tensor(tok.encode(" " + c, add_special_tokens=False)) for c in COLOURS}
+        self.filler_vocab = filler_vocabulary(tok)
 
     def filler_ids(self, rng: np.random.Generator, n: int) -> torch.Tensor:
-        picks = rng.integers(len(self.filler), size=n)  # >= n tokens: every word has >= 1 token
-        return torch.cat([self.filler[i] for i in picks])[:n]
+        return self.filler_vocab[torch.from_numpy(rng.integers(len(self.filler_vocab), size=n))]
+
 
     def haystack(self, rng: np.random.Generator, colour: str, n_tokens: int, depth: float) -> torch.Tensor:
         needle = self.needles[colour]
@@ -112,6 +131,21 @@ class TextRetrievalTask:
         rng = np.random.default_rng([seed, index])
         rows = [self.example(rng, seq_len) for _ in range(batch_size)]
         return {"input_ids": torch.stack([r[0] for r in rows]), "labels": torch.stack([r[1] for r in rows])}
+
+
+def _plain(text: str) -> bool:
+    """A printable piece of text (no newline, no partial UTF-8 byte)."""
+    return bool(text) and "\n" not in text and "\ufffd" not in text and text.isprintable()
+
+
+def filler_vocabulary(tokenizer) -> torch.Tensor:
+    """Token ids usable as filler: not special, not part of a colour word, no newline."""
+    banned = set(tokenizer.all_special_ids)
+    for colour in COLOURS:
+        for text in (colour, " " + colour, colour.capitalize(), " " + colour.capitalize()):
+            banned.update(tokenizer.encode(text, add_special_tokens=False))
+    ids = [i for i in range(len(tokenizer)) if i not in banned and _plain(tokenizer.decode([i]))]
+    return torch.tensor(ids, dtype=torch.long)
 
 
 # ---- frames ---------------------------------------------------------------------------------
@@ -135,7 +169,7 @@ def haystack_frame(rng: np.random.Generator, size: int = 32) -> Image.Image:
 def needle_frame(rng: np.random.Generator, colour: str, size: int = 32) -> Image.Image:
     """A haystack frame with a saturated square of `colour` (the needle; answer = colour)."""
     image = haystack_frame(rng, size)
-    s = int(rng.integers(size * 3 // 8, size * 11 // 16 + 1))
+    s = int(rng.integers(size * 5 // 8, size * 7 // 8 + 1))  # a large square: colour in every pooled cell
     x, y = int(rng.integers(0, size - s + 1)), int(rng.integers(0, size - s + 1))
     ImageDraw.Draw(image).rectangle([x, y, x + s - 1, y + s - 1], fill=COLOURS[colour])
     return image
@@ -153,8 +187,9 @@ def grid_row_image(frames: list[Image.Image]) -> Image.Image:
 class AlignmentTask:
     """Short multi-grid images (one needle grid among distractor grids) + the colour question."""
 
-    def __init__(self, processor, question: str, min_grids: int, max_grids: int, data_mix: dict[str, float]):
+    def __init__(self, processor, question: str, min_grids: int, max_grids: int, data_mix: dict[str, float], supervise: str = "template"):
         self.processor = processor
+        self.supervise = supervise
         self.pieces = PromptPieces(processor, question, list(COLOURS))
         self.size = processor.config.vision.image_size
         self.min_grids, self.max_grids = min_grids, max_grids
@@ -173,8 +208,8 @@ class AlignmentTask:
             visual = self.processor.preprocess_video(frames, mode="pad")
         else:
             visual = self.processor.preprocess_image(grid_row_image(frames))
-        ids, labels = self.pieces.full[colour]
-        return ids, labels, visual
+        ids = self.pieces.full[colour][0]
+        return ids, self.pieces.labels(colour, self.supervise), visual
 
     def batch(self, seed: int, index: int, batch_size: int) -> dict:
         rng = np.random.default_rng([seed, index])
