@@ -8,13 +8,14 @@ cache check would mistake for a finished one.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+
+from longva.utils.io import atomic_path
 
 # Timestamps of variable-frame-rate output are rounded to this clock (the MPEG 90 kHz clock).
 VFR_TIME_BASE = Fraction(1, 90_000)
@@ -46,16 +47,8 @@ def write_video(
     The container follows the suffix (.mp4, .mkv, ...). Returns the path.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # FFmpeg creates the temp file (usual permissions); the suffix tells it the container.
-    tmp = str(path.parent / f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
-    try:
-        _encode(tmp, frames, fps, codec, gop, pix_fmt, bit_rate, timestamps, crf, preset)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path, suffix=f".tmp{path.suffix}") as tmp:  # the suffix tells FFmpeg the container
+        _encode(str(tmp), frames, fps, codec, gop, pix_fmt, bit_rate, timestamps, crf, preset)
     return path
 
 
