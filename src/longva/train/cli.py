@@ -1,6 +1,7 @@
 """CLI commands of longva.train (registered into the main app by longva.cli).
 
     longva train text --config X.yaml [--resume] [--set key.path=value ...]
+    longva train align --config X.yaml [--resume] [--set key.path=value ...] [--check-data]
 
 Under `torchrun` the same command runs data / context parallel / FSDP2 training (see the
 `parallel` section of the config).
@@ -30,6 +31,27 @@ def text(
     if history and os.environ.get("RANK", "0") == "0":
         last = history[-1]
         typer.echo(f"step {last['step']}/{cfg.train.steps} loss {last['loss']:.4f} -> {cfg.train.output_dir}", err=True)
+
+
+@train_app.command("align")
+def align(
+    config: Path = typer.Option(..., "--config", help="YAML/JSON alignment config (see configs/train_align_*.yaml)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in train.output_dir."),
+    overrides: list[str] = typer.Option([], "--set", help="Override a config value: --set train.steps=10 (repeatable)."),
+    check_data: bool = typer.Option(False, "--check-data", help="Check every dataset row and image before training."),
+) -> None:
+    """Vision-text alignment on LLaVA conversations: projector / vision tower / LM, exact resume."""
+    from longva.train.align_stage import check_align_data, load_align_config, run_align_training
+
+    cfg = load_align_config(config, overrides)
+    dataset = None
+    if check_data:  # before the weights load and before anything is written
+        dataset, s = check_align_data(cfg)
+        typer.echo(f"data ok: {s['rows']} rows, {s['images']} images, longest {s['longest']} tokens, {len(s['too_long'])} too long", err=True)
+    history = run_align_training(cfg, resume=resume, dataset=dataset)
+    if history and os.environ.get("RANK", "0") == "0":
+        last = history[-1]
+        typer.echo(f"step {last['step']} loss {last['loss']:.4f} -> {cfg.train.output_dir}", err=True)
 
 
 def register(app: typer.Typer) -> None:
