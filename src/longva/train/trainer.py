@@ -82,6 +82,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _input_tokens(batch: dict) -> int:
+    """Text tokens fed this micro-step: a (B, L) `input_ids`, or variable-length rows in `ids`."""
+    if isinstance(batch.get("input_ids"), torch.Tensor):
+        return int(batch["input_ids"].numel())
+    return sum(len(row) for row in batch.get("ids", []))
+
+
 def _to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
@@ -162,7 +169,7 @@ class Trainer:
         with self._autocast():
             loss_sum, n_tokens = self.loss_fn(self.model, batch)
         loss_sum.backward()
-        n_inputs = int(batch["input_ids"].numel()) if "input_ids" in batch else 0
+        n_inputs = _input_tokens(batch)
         return loss_sum.detach().float(), torch.as_tensor(n_tokens, dtype=torch.float32, device=loss_sum.device), n_inputs
 
     def _sync_and_scale_grads(self, global_tokens: float) -> None:
