@@ -85,12 +85,6 @@ def test_set_and_part_options(tmp_path, capsys):
     assert objects[2]["stage"] == "s0_text"
 
 
-def test_run_compiles_then_reports_the_missing_runner(capsys):
-    assert main(["ablate", str(SEED_001), "--seeds", "2"]) == 2
-    err = capsys.readouterr().err
-    assert "compiled 8 runs" in err and "runner arrives with the reproduction recipe" in err
-
-
 def test_run_refuses_an_unresolved_plan_before_any_compute(tmp_path, capsys):
     plan = tmp_path / "plan.md"
     plan.write_text("### R\n- **Ablated Part**: RoPE base frequency\n- **Action**: REMOVE\n- **Metrics**: V-NIAH\n",

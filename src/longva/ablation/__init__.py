@@ -1,8 +1,9 @@
-"""`longva ablate`: ablation plans (AblationBench format) -> compiled experiments -> (later) runs.
+"""`longva ablate`: ablation plans (AblationBench format) -> compiled experiments -> runs -> report.
 
-    from longva.ablation import load_plan, compile_plan
+    from longva.ablation import load_plan, compile_plan, run_plan
     compiled = compile_plan(load_plan("plan.md"))       # against RecipeConfig() defaults
     compiled.raise_if_unresolved(); compiled.to_json()  # one object per variant
+    result = run_plan(compiled, "runs/ablate/plan")     # resumable; result.results = results.json
 
 Parsing needs no torch; compiling imports the model (token arithmetic), so the heavy names are
 loaded on first use.
@@ -31,6 +32,8 @@ _LAZY = {
     "default_metrics": "longva.ablation.metrics",
     "ExplicitOverrides": "longva.ablation.overrides",
     "run_plan": "longva.ablation.runner",
+    "AblationRun": "longva.ablation.runner",
+    "register_evaluator": "longva.ablation.evaluators",
 }
 
 __all__ = ["Action", "CompileError", "Plan", "PlanEntry", "PlanError", "UnknownMetricError", "load_plan",

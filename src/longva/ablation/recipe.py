@@ -61,6 +61,11 @@ class RecipeView:
     def model_config(self) -> LongVAConfig:
         return self._config.model
 
+    @property
+    def config(self) -> Any:
+        """The configuration itself (a RecipeConfig); treat it as read-only, change it with `apply`."""
+        return self._config
+
     # -- writing ---------------------------------------------------------------------------
     def apply(self, overrides: Mapping[str, Any]) -> RecipeView:
         """A new view with `overrides` (dotted path -> value) applied, checked and validated."""
