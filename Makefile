@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0          # the local CPU wheel, before anything pulls a CUDA build
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q -e '.[dev,data]'
 	touch $(STAMP)
 
 setup: $(STAMP)
