@@ -18,21 +18,32 @@ def setup():
 
 def test_colour_words_are_single_tokens_and_never_filler(setup):
     cfg, tok, proc = setup
-    task = TextRetrievalTask(proc, cfg.text.question)
+    task = TextRetrievalTask(proc, cfg.text.question, random_fraction=0.3)
     assert all(len(v) == 1 for v in task.needles.values())
     needles = {int(v) for v in task.needles.values()}
-    assert not needles & set(task.filler_vocab.tolist())
+    assert not needles & (set(task.words.tolist()) | set(task.any_tokens.tolist()))
+    filler = task.filler_ids(np.random.default_rng(0), 5000)
+    assert not needles & set(filler.tolist())
+    share = np.isin(filler.numpy(), task.words.numpy(), invert=True).mean()
+    assert 0.15 < share < 0.35  # about random_fraction (0.3) of the filler is arbitrary tokens
+    words_only = TextRetrievalTask(proc, cfg.text.question, random_fraction=0.0).filler_ids(np.random.default_rng(0), 2000)
+    assert np.isin(words_only.numpy(), task.words.numpy()).all()
 
 
 @pytest.mark.parametrize("seq_len", [128, 300])
 def test_text_example_has_exact_length_one_needle_and_answer_labels(setup, seq_len):
     cfg, tok, proc = setup
-    task = TextRetrievalTask(proc, cfg.text.question)
+    task = TextRetrievalTask(proc, cfg.text.question, supervise="answer")
     ids, labels = task.example(np.random.default_rng(0), seq_len, depth=0.5, colour="blue")
     assert len(ids) == len(labels) == seq_len
     assert int((ids == task.needles["blue"][0]).sum()) == 1
-    supervised = tok.decode([i for i, lab in zip(ids.tolist(), labels.tolist()) if lab != IGNORE_INDEX])
-    assert "blue" in supervised and "<|im_end|>" in supervised
+    supervised = [i for i, lab in zip(ids.tolist(), labels.tolist()) if lab != IGNORE_INDEX]
+    assert tok.decode(supervised[:1]) == "blue" and len(supervised) == 2  # answer + <|im_end|>
+    # template supervision also trains the turn markers, never the haystack
+    t_ids, t_labels = TextRetrievalTask(proc, cfg.text.question, supervise="template").example(np.random.default_rng(0), seq_len, depth=0.5, colour="blue")
+    template = [i for i, lab in zip(t_ids.tolist(), t_labels.tolist()) if lab != IGNORE_INDEX]
+    assert len(template) > 3 and template[-3:-1] == supervised  # ... answer, <|im_end|>, "\n"
+    assert task.needles["blue"][0] not in template[:-3]
     # the haystack sits exactly where an <image> placeholder would be
     prefix = task.pieces.prefix
     assert torch.equal(ids[: len(prefix)], prefix)
@@ -52,7 +63,8 @@ def test_answer_only_labels_keep_just_the_answer(setup):
     task = AlignmentTask(proc, cfg.text.question, 2, 4, {"multi_grid": 1.0}, supervise="answer")
     ids, labels, visual = task.sample(np.random.default_rng(1))
     kept = [i for i in labels.tolist() if i != IGNORE_INDEX]
-    assert tok.decode(kept) in COLOURS  # the colour word alone (1-2 tokens)
+    assert len(kept) == 2 and tok.decode(kept[:1]) in COLOURS  # the colour word, then <|im_end|>
+    assert tok.convert_ids_to_tokens(kept[1]) == "<|im_end|>"
     assert int((ids == IMAGE_TOKEN_INDEX).sum()) == 1
     assert 2 <= visual.num_grids <= 4 and visual.grid_rows == 1  # a short row of grids
 
@@ -60,3 +72,41 @@ def test_answer_only_labels_keep_just_the_answer(setup):
 def test_needle_frame_shows_its_colour(setup):
     frame = np.asarray(needle_frame(np.random.default_rng(0), "red", 48)).reshape(-1, 3)
     assert (np.abs(frame - np.array(COLOURS["red"])).sum(1) == 0).mean() > 0.3
+
+
+def test_alignment_curriculum_caps_grids_for_the_easy_steps_only(setup):
+    cfg, tok, proc = setup
+    task = AlignmentTask(proc, cfg.text.question, 2, 12, {"multi_grid": 1.0}, supervise="answer", easy_steps=3, easy_max_grids=3)
+    easy = [v.num_grids for i in range(3) for v in task.batch(0, i, 8)["visuals"]]
+    hard = [v.num_grids for i in range(3, 9) for v in task.batch(0, i, 8)["visuals"]]
+    assert max(easy) <= 3 and min(easy) >= 2
+    assert max(hard) > 3 and max(hard) <= 12  # after the easy steps, up to max_grids
+
+
+def test_text_length_curriculum_uses_short_haystacks_first(setup):
+    from longva.recipes.config import TextStageConfig
+    from longva.recipes.stages import text_batches
+
+    cfg, tok, proc = setup
+    stage = TextStageConfig(seq_len=160, steps=4, batch_size=2, easy_steps=2, easy_seq_len=96, easy_needle_copies=5)
+    task = TextRetrievalTask(proc, cfg.text.question)
+    batches = [b["input_ids"] for b, _ in zip(text_batches(task, stage, seed=0), range(4))]
+    assert [b.shape[1] for b in batches] == [96, 96, 160, 160]
+    needles = torch.stack(list(task.needles.values()))[:, 0]
+    copies = [int(torch.isin(row, needles).sum()) for b in batches for row in b]
+    assert copies[:4] == [5] * 4 and copies[4:] == [1] * 4  # the colour word repeated only while easy
+
+
+@pytest.mark.parametrize("k", [2, 7])
+def test_alignment_row_image_fast_path_equals_the_processor(setup, k):
+    from PIL import Image
+
+    from longva.recipes.toy_data import grid_row_image, haystack_pixels
+
+    cfg, tok, proc = setup
+    task = AlignmentTask(proc, cfg.text.question, 2, 8, {"multi_grid": 1.0})
+    pixels = haystack_pixels(np.random.default_rng(k), k, proc.config.vision.image_size)
+    fast = task.row_image(pixels)
+    slow = proc.preprocess_image(grid_row_image([Image.fromarray(p) for p in pixels]))
+    assert (fast.grid_rows, fast.grid_cols, fast.image_size) == (slow.grid_rows, slow.grid_cols, slow.image_size)
+    assert torch.allclose(fast.pixel_values, slow.pixel_values, atol=1e-5)

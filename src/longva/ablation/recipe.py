@@ -23,6 +23,8 @@ from longva.utils.dataclass_config import get_path, load_config, set_path, to_di
 # STAGES (re-exported): execution order; a change re-runs its stage and every stage after it.
 __all__ = ["STAGES", "RecipeView", "stage_of", "stages_from"]
 
+ABLATION_IMAGE_SIZE = 48  # 48 px / patch 8 = a 6x6 patch map
+
 
 class RecipeView:
     """Immutable view of one recipe configuration (the base, or the base plus overrides)."""
@@ -36,9 +38,11 @@ class RecipeView:
     def default(cls, quick: bool = False) -> RecipeView:
         from longva.recipes.config import RecipeConfig, quick_config
 
-        if quick:
-            return cls(quick_config(), origin="quick_config()")
-        return cls(RecipeConfig(), origin="RecipeConfig() defaults")
+        # The recipe's 32 px tower gives a 4x4 patch map, on which pooling kernels 3 and 5 (the
+        # kernels LongVA's plans ablate) would collapse or not fit: ablations run at 48 px (6x6).
+        config, origin = (quick_config(), "quick_config()") if quick else (RecipeConfig(), "RecipeConfig() defaults")
+        config = set_path(config, "model.vision.hf_config.image_size", ABLATION_IMAGE_SIZE)
+        return cls(config, origin=f"{origin}, tower at {ABLATION_IMAGE_SIZE} px")
 
     @classmethod
     def from_file(cls, path: str | Path) -> RecipeView:

@@ -29,19 +29,13 @@ def reproduce_cmd(
     from longva.recipes.config import RecipeConfig, quick_config
     from longva.recipes.report import vniah_table, write_report
     from longva.recipes.reproduce import reproduce
-    from longva.utils.dataclass_config import load_config, parse_scalar, save_config, set_path
+    from longva.utils.dataclass_config import apply_overrides, load_config, save_config, set_path
 
     start = time.perf_counter()
     cfg = load_config(RecipeConfig, config) if config else (quick_config(seed) if quick else RecipeConfig(seed=seed))
     if config:
         cfg = set_path(cfg, "seed", seed) if seed else cfg
-    for item in set_:
-        key, sep, value = item.partition("=")
-        if not sep:
-            from longva.errors import ConfigError
-
-            raise ConfigError(f"--set {item!r}: expected key=value, e.g. stages.s1_long.steps=200")
-        cfg = set_path(cfg, key.strip(), parse_scalar(value))
+    cfg = apply_overrides(cfg, set_)
     if threads is not None:
         cfg = set_path(cfg, "threads", threads)
     out.mkdir(parents=True, exist_ok=True)

@@ -32,22 +32,23 @@ STAGES = ("s0_text", "s1_long", "s2_align", "eval")
 
 
 def toy_model_config() -> LongVAConfig:
-    """Tiny CLIP (48 px, patch 8 -> 6x6 patches -> 2x2 avg pool = 3x3 = 9 tokens per grid) + tiny Qwen2.
+    """Tiny CLIP (32 px, patch 8 -> 4x4 patches -> 2x2 avg pool = 4 tokens per grid) + tiny Qwen2.
 
-    A 6x6 patch map is the smallest on which LongVA's pooling ablations (kernel 2, 3, 5) differ.
+    UniRes as LongVA-7B: up to 49 grids an image, a video frame = one grid. (Pooling ablations
+    with kernel 3 or 5 want a larger patch map: set `model.vision.hf_config.image_size=48`.)
     """
     return LongVAConfig(
         vision=VisionTowerConfig(
             type="clip",
             hf_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                           num_attention_heads=2, image_size=48, patch_size=8),
+                           num_attention_heads=2, image_size=32, patch_size=8),
             name_or_path=None,
             chunk_size=256,
-            frozen=True,
+            frozen=False,  # trained in s2_align (see AlignStageConfig.tunable_parts)
         ),
         projector=ProjectorConfig(type="mlp2x_gelu"),
         pooling=PoolingConfig(kind="avg", kernel=2),
-        encoding=EncodingConfig(scheme="unires", max_grids=8, frame_mode="pad"),
+        encoding=EncodingConfig(scheme="unires", max_grids=49, frame_mode="pad"),
         lm=LMConfig(
             model_type="qwen2",
             hf_config=dict(hidden_size=128, intermediate_size=512, num_hidden_layers=2,
@@ -62,7 +63,15 @@ def toy_model_config() -> LongVAConfig:
 class TextTaskConfig:
     """Synthetic text that teaches retrieval: one colour word hidden in filler words."""
 
-    vocab_size: int = 600  # BPE vocabulary of the toy tokenizer (filler = its ordinary tokens)
+    vocab_size: int = 600  # BPE vocabulary of the toy tokenizer
+    # share of filler tokens drawn from the whole vocabulary instead of whole words. 0.3 made
+    # S0 plateau for hundreds of steps (seed-dependent) and S2 alignment then failed; 0 learns
+    # reliably. Kept as a knob for ablations.
+    random_filler_fraction: float = 0.0
+    # "template": LongVA's preprocess_qwen masks (turn markers supervised too); "answer": loss
+    # on the answer and its <|im_end|> only. In our runs an answer-only LM resisted alignment
+    # (S2 stayed at chance on it); a template LM needs S0's needle-copies curriculum to learn.
+    supervise: Literal["answer", "template"] = "template"
     question: str = "\nWhat is the colour of the needle? Answer with a single word."
 
 
@@ -74,6 +83,11 @@ class TextStageConfig:
     batch_size: int = 32
     lr: float = 2e-3
     rope_theta: float = 1e4
+    # a length curriculum: the first `easy_steps` steps use `easy_seq_len` (a short haystack
+    # gives the needle a large share of the attention, so retrieval is found quickly)
+    easy_steps: int = 0
+    easy_seq_len: int = 96  # the chat prompt alone is 64 tokens: 32 tokens of haystack
+    easy_needle_copies: int = 1  # >1: the colour word repeated in the easy haystacks
     lr_schedule: LRScheduleConfig = field(default_factory=LRScheduleConfig)
     weight_decay: float = 0.1
     grad_clip: float = 1.0
@@ -85,21 +99,30 @@ class TextStageConfig:
                 raise ConfigError(f"{where}.{name}: must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.rope_theta <= 0:
             raise ConfigError(f"{where}: lr and rope_theta must be > 0")
+        if self.easy_steps < 0 or self.easy_seq_len < 1 or self.easy_needle_copies < 1:
+            raise ConfigError(f"{where}: expected easy_steps >= 0 and easy_seq_len >= 1, got {self.easy_steps}, {self.easy_seq_len}")
 
 
 @dataclass
 class AlignStageConfig:
-    steps: int = 600
+    steps: int = 500
     batch_size: int = 32
-    lr: float = 3e-3
-    vision_tower_lr: float = 2e-5
+    lr: float = 1e-3
+    vision_tower_lr: float = 1e-3
     lr_schedule: LRScheduleConfig = field(default_factory=lambda: LRScheduleConfig(kind="cosine", warmup_steps=20, min_lr_ratio=0.1))
-    # "answer": loss on the answer tokens only (the LM is frozen and already predicts the
-    # template); "template": LongVA's preprocess_qwen masks.
+    # as TextTaskConfig.supervise (the LM is frozen here and already predicts the template)
     supervise: Literal["answer", "template"] = "answer"
-    tunable_parts: list[str] = field(default_factory=lambda: ["projector"])
+    # the tiny tower starts random, so it trains too (LongVA's stage 2 also tunes its tower)
+    tunable_parts: list[str] = field(default_factory=lambda: ["projector", "vision_tower"])
     min_grids: int = 2  # UniRes never encodes a single grid for an image ((1,1) is excluded)
-    max_grids: int = 8  # the longest visual sequence seen in alignment: max_grids x tokens/grid
+    # The longest image: 32 grids x 4 tokens = 128 tokens, half the S0 context. Images with
+    # many grids teach the projector to keep distractor grids out of the LM's way (with <= 8
+    # grids, V-NIAH decayed from 1.0 at 64 to ~0.6 at 1,920 visual tokens); from a random start
+    # they are too hard, so the first `easy_steps` steps draw at most `easy_max_grids` grids.
+    max_grids: int = 32
+    easy_steps: int = 300
+    easy_max_grids: int = 8
+    easy_needle_copies: int = 1  # >1: the easy images show the colour square in that many grids
     data_mix: dict[str, float] = field(default_factory=lambda: {"multi_grid": 1.0, "single_grid": 0.0})
     checkpoint_every: int = 100
 
@@ -110,6 +133,8 @@ class AlignStageConfig:
             raise ConfigError(f"{where}.tunable_parts: {bad or 'empty'}; accepted: {', '.join(sorted(parts))}")
         if not 1 <= self.min_grids <= self.max_grids:
             raise ConfigError(f"{where}: expected 1 <= min_grids <= max_grids, got {self.min_grids}, {self.max_grids}")
+        if self.easy_steps < 0 or not self.min_grids <= self.easy_max_grids or self.easy_needle_copies < 1:
+            raise ConfigError(f"{where}: expected easy_steps >= 0 and easy_max_grids >= min_grids, got {self.easy_steps}, {self.easy_max_grids}")
         unknown = set(self.data_mix) - {"multi_grid", "single_grid"}
         if unknown or sum(self.data_mix.values()) <= 0 or min(self.data_mix.values(), default=0) < 0:
             raise ConfigError(f"{where}.data_mix: keys multi_grid/single_grid with non-negative weights expected, got {self.data_mix}")
@@ -117,18 +142,19 @@ class AlignStageConfig:
 
 @dataclass
 class StagesConfig:
-    s0_text: TextStageConfig = field(default_factory=lambda: TextStageConfig(seq_len=256, steps=500, batch_size=32, lr=2e-3, rope_theta=1e4))
+    s0_text: TextStageConfig = field(default_factory=lambda: TextStageConfig(seq_len=256, steps=300, batch_size=32, lr=2e-3, rope_theta=1e4,
+                                                              easy_steps=150, easy_seq_len=256, easy_needle_copies=16))
     s1_long: TextStageConfig = field(
-        default_factory=lambda: TextStageConfig(seq_len=2048, steps=150, batch_size=4, lr=1e-3, rope_theta=1e6)
+        default_factory=lambda: TextStageConfig(seq_len=2048, steps=120, batch_size=4, lr=1e-3, rope_theta=1e6)
     )
     s2_align: AlignStageConfig = field(default_factory=AlignStageConfig)
 
 
 @dataclass
 class VNIAHConfig:
-    # 9 tokens/frame: 8-24 frames fit the S0 context (256 tokens), 128+ frames exceed 4x it,
-    # 216 frames (~2k tokens) reach the S1 length; the alignment saw at most 8 grids (72 tokens).
-    frames: list[int] = field(default_factory=lambda: [8, 16, 24, 64, 128, 160, 192, 216])
+    # 4 tokens/frame: 16-32 frames fit the S0 context (256 tokens), 320+ frames exceed 4x it,
+    # 448 frames (~1.8k tokens) approach the S1 length, 14x the longest alignment image (128 tokens).
+    frames: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256, 320, 384, 448])
     depths: list[float] = field(default_factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
     num_needles: int = 8
     mode: str = "exact"
@@ -181,7 +207,7 @@ def quick_config(seed: int = 0) -> RecipeConfig:
     cfg = RecipeConfig(seed=seed)
     cfg.stages.s0_text = TextStageConfig(seq_len=96, steps=30, batch_size=16, lr=2e-3, rope_theta=1e4, checkpoint_every=10)
     cfg.stages.s1_long = TextStageConfig(seq_len=384, steps=8, batch_size=4, lr=1e-3, rope_theta=1e6, checkpoint_every=4)
-    cfg.stages.s2_align = AlignStageConfig(steps=10, batch_size=8, max_grids=4, checkpoint_every=5,
+    cfg.stages.s2_align = AlignStageConfig(steps=10, batch_size=8, max_grids=6, easy_steps=4, easy_max_grids=3, checkpoint_every=5,
                                            lr_schedule=LRScheduleConfig(kind="cosine", warmup_steps=2))
     cfg.eval.vniah = VNIAHConfig(frames=[8, 32, 128], depths=[0.0, 0.5, 1.0], num_needles=2)
     cfg.eval.text_niah = TextNIAHConfig(lengths=[32, 256], depths=[0.0, 1.0], samples=2)

@@ -94,7 +94,7 @@ def run_vniah(model, processor, vcfg, question: str, seed: int, out_dir: Path, r
 def run_text_niah(lm, processor, tcfg, text_cfg, seed: int, out_dir: Path, label: str = "text NIAH") -> dict:
     """Colour-word retrieval in filler text at growing haystack lengths (tokens)."""
     lm.eval()
-    task = TextRetrievalTask(processor, text_cfg.question)
+    task = TextRetrievalTask(processor, text_cfg.question, text_cfg.random_filler_fraction, text_cfg.supervise)
     pieces = task.pieces
     q_ids, post_ids = _question_and_post(pieces, processor.tokenizer)
     rng = np.random.default_rng([seed, 23])

@@ -92,7 +92,9 @@ def _shift(labels: torch.Tensor) -> torch.Tensor:
 
 def text_batches(task: TextRetrievalTask, stage: TextStageConfig, seed: int) -> _Batches:
     def make(s, i):
-        batch = task.batch(s, i, stage.seq_len, stage.batch_size)
+        easy = i < stage.easy_steps  # the curriculum: short haystacks, several needle copies
+        seq_len, copies = (stage.easy_seq_len, stage.easy_needle_copies) if easy else (stage.seq_len, 1)
+        batch = task.batch(s, i, seq_len, stage.batch_size, copies)
         return {"input_ids": batch["input_ids"], "labels": _shift(batch["labels"])}
 
     return _Batches(make, seed)
@@ -122,7 +124,7 @@ def train_text(lm, processor, cfg: RecipeConfig, stage: TextStageConfig, workdir
     """Train `lm` on the colour retrieval text at `stage.seq_len` with RoPE base `stage.rope_theta`."""
     if get_rope_theta(lm.config) != stage.rope_theta:
         lm = with_rope_theta(lm, stage.rope_theta)  # rebuilds inv_freq; weights untouched
-    task = TextRetrievalTask(processor, cfg.text.question)
+    task = TextRetrievalTask(processor, cfg.text.question, cfg.text.random_filler_fraction, cfg.text.supervise)
     model = CausalLMLoss(lm, chunk_size=4096)
     groups = make_param_groups(model.named_parameters(), stage.lr, stage.weight_decay)
     tcfg = _trainer_config(workdir, stage.steps, stage.lr, stage.lr_schedule, stage.weight_decay,
@@ -132,23 +134,30 @@ def train_text(lm, processor, cfg: RecipeConfig, stage: TextStageConfig, workdir
     return lm, history
 
 
+def tunable_parts(stage: AlignStageConfig, vision_frozen: bool) -> list[str]:
+    """The stage's tunable parts; `model.vision.frozen = true` keeps the tower out of them."""
+    return [p for p in stage.tunable_parts if not (p == "vision_tower" and vision_frozen)]
+
+
 def train_align(model: LongVAForCausalLM, processor, stage: AlignStageConfig, question: str, workdir: Path, seed: int):
-    """Stage 2: train `tunable_parts` (projector by default) on short multi-grid images."""
-    set_tunable_parts(model, stage.tunable_parts)
-    task = AlignmentTask(processor, question, stage.min_grids, stage.max_grids, stage.data_mix, stage.supervise)
+    """Stage 2: train the tunable parts (projector and tower) on short multi-grid images; LM frozen."""
+    parts = tunable_parts(stage, model.config.vision.frozen)
+    set_tunable_parts(model, parts)
+    task = AlignmentTask(processor, question, stage.min_grids, stage.max_grids, stage.data_mix, stage.supervise,
+                         stage.easy_steps, min(stage.easy_max_grids, stage.max_grids), stage.easy_needle_copies)
 
     def make(s, i):
         b = task.batch(s, i, stage.batch_size)
         return {"ids": b["input_ids"], "label_rows": b["labels"], "visuals": b["visuals"]}
 
-    groups = make_param_groups(model.named_parameters(), stage.lr, 0.0, {"vision_tower.": stage.vision_tower_lr} if "vision_tower" in stage.tunable_parts else None)
+    groups = make_param_groups(model.named_parameters(), stage.lr, 0.0, {"vision_tower.": stage.vision_tower_lr} if "vision_tower" in parts else None)
     tcfg = _trainer_config(workdir, stage.steps, stage.lr, stage.lr_schedule, 0.0, 1.0, stage.checkpoint_every, seed)
     trainer = Trainer(model, align_loss_fn, _Batches(make, seed), groups, tcfg, run_config=to_dict(stage))
     return _fit(trainer, workdir)
 
 
 def fresh_vision_model(cfg: RecipeConfig, tokenizer, lm, scheme: str | None = None) -> tuple[LongVAForCausalLM, LongVAProcessor]:
-    """A LongVA model around `lm` with a seeded random tower and projector (the tower is frozen)."""
+    """A LongVA model around `lm` with a seeded random tower and projector."""
     mc = model_config(cfg, tokenizer, get_rope_theta(lm.config))
     if scheme is not None:
         mc.encoding.scheme = scheme

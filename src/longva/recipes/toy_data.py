@@ -18,6 +18,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from longva.errors import ConfigError
+from longva.model.encoding import VisualInput
 from longva.model.prompt import IGNORE_INDEX, IMAGE_TOKEN_INDEX
 
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -47,7 +48,7 @@ def tokenizer_corpus(question: str, repeats: int = 60, seed: int = 0) -> list[st
         rng.shuffle(words)
         texts.append(" ".join(words) + question + " You are a helpful assistant. system user assistant")
     # answers follow "assistant\n" with no space: teach the bare colour words too
-    texts += ["\n".join(COLOURS) + "\n"] * repeats
+    texts += ["\n".join(COLOURS) + "\n"] * (4 * repeats)  # enough for single-token answers
     return texts
 
 
@@ -72,11 +73,12 @@ class PromptPieces:
 
     @staticmethod
     def _answer_only_labels(ids: torch.Tensor, labels: torch.Tensor, answer: torch.Tensor) -> torch.Tensor:
-        """Labels with only the (last) occurrence of the answer tokens kept."""
+        """Labels keeping only the answer and the end-of-turn token after it."""
         out = torch.full_like(labels, IGNORE_INDEX)
         for start in range(len(ids) - len(answer), -1, -1):
-            if torch.equal(ids[start : start + len(answer)], answer) and (labels[start : start + len(answer)] != IGNORE_INDEX).all():
-                out[start : start + len(answer)] = answer
+            span = slice(start, start + len(answer) + 1)  # answer + <|im_end|>
+            if torch.equal(ids[start : start + len(answer)], answer) and (labels[span] != IGNORE_INDEX).all():
+                out[span] = labels[span]
                 return out
         raise ValueError("answer tokens not found among the supervised tokens")
 
@@ -86,8 +88,8 @@ class PromptPieces:
     def labels(self, answer: str, supervise: str = "template") -> torch.Tensor:
         return self.answer_only[answer] if supervise == "answer" else self.full[answer][1]
 
-    def example(self, answer: str, haystack: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        ids, labels = self.full[answer]
+    def example(self, answer: str, haystack: torch.Tensor, supervise: str = "template") -> tuple[torch.Tensor, torch.Tensor]:
+        ids, labels = self.full[answer][0], self.labels(answer, supervise)
         cut = int((ids == IMAGE_TOKEN_INDEX).nonzero())
         new_ids = torch.cat([ids[:cut], haystack, ids[cut + 1 :]])
         new_labels = torch.cat([labels[:cut], torch.full_like(haystack, IGNORE_INDEX), labels[cut + 1 :]])
@@ -97,73 +99,98 @@ class PromptPieces:
 class TextRetrievalTask:
     """Colour-word-in-filler examples of an exact token length; batch i depends on (seed, i) only.
 
-    Filler is drawn uniformly from every ordinary token of the vocabulary except the colour
-    words and newlines: with a broad filler distribution the LM has to learn what a colour IS
-    rather than "the one token that is not a common filler word" (an anomaly detector, which
-    would then be fooled by any unfamiliar embedding, e.g. a visual token).
+    Filler is whole-word tokens (" mountain", " ticket", ...), never a colour word, with an
+    optional share (`random_fraction`) of arbitrary ordinary tokens. The broad share was meant to
+    stop the LM from learning "the needle is the token that is not a filler word" (which any
+    unfamiliar embedding, e.g. a visual token, then imitates); in our runs it slowed S0 down and
+    hurt alignment, so the recipe's default is 0.
     """
 
-    def __init__(self, processor, question: str):
+    def __init__(self, processor, question: str, random_fraction: float = 0.0, supervise: str = "template"):
         tok = processor.tokenizer
+        self.supervise = supervise
         self.pieces = PromptPieces(processor, question, list(COLOURS))
         self.needles = {c: torch.tensor(tok.encode(" " + c, add_special_tokens=False)) for c in COLOURS}
-        self.filler_vocab = filler_vocabulary(tok)
+        self.words = filler_words(tok)
+        self.any_tokens = filler_vocabulary(tok, _plain)
+        self.random_fraction = random_fraction
 
     def filler_ids(self, rng: np.random.Generator, n: int) -> torch.Tensor:
-        return self.filler_vocab[torch.from_numpy(rng.integers(len(self.filler_vocab), size=n))]
+        words = self.words[torch.from_numpy(rng.integers(len(self.words), size=n))]
+        other = self.any_tokens[torch.from_numpy(rng.integers(len(self.any_tokens), size=n))]
+        return torch.where(torch.from_numpy(rng.random(n) < self.random_fraction), other, words)
 
-
-    def haystack(self, rng: np.random.Generator, colour: str, n_tokens: int, depth: float) -> torch.Tensor:
+    def haystack(self, rng: np.random.Generator, colour: str, n_tokens: int, depth: float, copies: int = 1) -> torch.Tensor:
+        """Filler with the needle at `depth`; `copies` > 1 repeats it at random places (curriculum)."""
         needle = self.needles[colour]
         filler = self.filler_ids(rng, n_tokens - len(needle))
+        if copies > 1 and len(needle) == 1:
+            spots = rng.choice(len(filler), size=min(copies - 1, len(filler)), replace=False)
+            filler[torch.from_numpy(spots)] = needle[0]
         k = int(depth * len(filler))
         return torch.cat([filler[:k], needle, filler[k:]])
 
-    def example(self, rng: np.random.Generator, seq_len: int, depth: float | None = None, colour: str | None = None):
+    def example(self, rng: np.random.Generator, seq_len: int, depth: float | None = None, colour: str | None = None, copies: int = 1):
         colour = colour or list(COLOURS)[int(rng.integers(len(COLOURS)))]
         depth = float(rng.random()) if depth is None else depth
         n = seq_len - self.pieces.overhead(colour)
         if n < len(self.needles[colour]):
             raise ConfigError(f"seq_len {seq_len} is too short for the prompt ({self.pieces.overhead(colour)} tokens) and a needle")
-        return self.pieces.example(colour, self.haystack(rng, colour, n, depth))
+        return self.pieces.example(colour, self.haystack(rng, colour, n, depth, copies), self.supervise)
 
-    def batch(self, seed: int, index: int, seq_len: int, batch_size: int) -> dict[str, torch.Tensor]:
+    def batch(self, seed: int, index: int, seq_len: int, batch_size: int, copies: int = 1) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([seed, index])
-        rows = [self.example(rng, seq_len) for _ in range(batch_size)]
+        rows = [self.example(rng, seq_len, copies=copies) for _ in range(batch_size)]
         return {"input_ids": torch.stack([r[0] for r in rows]), "labels": torch.stack([r[1] for r in rows])}
 
 
+def _word(text: str) -> bool:
+    """A whole lowercase word with its leading space (" mountain")."""
+    return len(text) > 2 and text[0] == " " and text[1:].isalpha() and text[1:].islower()
+
+
 def _plain(text: str) -> bool:
-    """A printable piece of text (no newline, no partial UTF-8 byte)."""
+    """Any printable piece of text (no newline, no partial UTF-8 byte)."""
     return bool(text) and "\n" not in text and "\ufffd" not in text and text.isprintable()
 
 
-def filler_vocabulary(tokenizer) -> torch.Tensor:
-    """Token ids usable as filler: not special, not part of a colour word, no newline."""
+def filler_words(tokenizer) -> torch.Tensor:
+    """The token ids of the FILLER_WORDS that are single tokens (" mountain"), as whole words."""
+    ids = [tokenizer.encode(" " + w, add_special_tokens=False) for w in FILLER_WORDS]
+    return torch.tensor(sorted({i[0] for i in ids if len(i) == 1}), dtype=torch.long)
+
+
+def filler_vocabulary(tokenizer, keep=_word) -> torch.Tensor:
+    """Token ids usable as filler: tokens passing `keep` that are not special or colour words."""
     banned = set(tokenizer.all_special_ids)
     for colour in COLOURS:
         for text in (colour, " " + colour, colour.capitalize(), " " + colour.capitalize()):
             banned.update(tokenizer.encode(text, add_special_tokens=False))
-    ids = [i for i in range(len(tokenizer)) if i not in banned and _plain(tokenizer.decode([i]))]
+    ids = [i for i in range(len(tokenizer)) if i not in banned and keep(tokenizer.decode([i]))]
     return torch.tensor(ids, dtype=torch.long)
 
 
 # ---- frames ---------------------------------------------------------------------------------
 
 
+def haystack_pixels(rng: np.random.Generator, n: int, size: int = 32) -> np.ndarray:
+    """`n` muted procedural frames (n, size, size, 3) uint8: tinted grey gradient + noise + a few grey boxes."""
+    base = rng.uniform(60, 190, size=(n, 1)) + rng.uniform(-15, 15, size=(n, 3))  # (n, 3)
+    ramp = np.linspace(0, 1, size)
+    gx = ramp[None, None, :, None] * rng.uniform(-60, 60, size=(n, 1, 1, 1))
+    gy = ramp[None, :, None, None] * rng.uniform(-60, 60, size=(n, 1, 1, 1))
+    pixels = base[:, None, None, :] + gx + gy + rng.normal(0, 12, (n, size, size, 1))
+    pixels = np.clip(pixels, 0, 255).astype(np.uint8)
+    for frame in pixels:
+        for _ in range(int(rng.integers(0, 4))):
+            x, y, s = int(rng.integers(0, size - 4)), int(rng.integers(0, size - 4)), int(rng.integers(3, size // 2))
+            frame[y : y + s + 1, x : x + s + 1] = int(rng.integers(30, 220))
+    return pixels
+
+
 def haystack_frame(rng: np.random.Generator, size: int = 32) -> Image.Image:
-    """A muted procedural frame: tinted grey gradient + noise + a few grey boxes."""
-    base = rng.uniform(60, 190) + rng.uniform(-15, 15, size=3)
-    gx = np.linspace(0, 1, size)[None, :, None] * rng.uniform(-60, 60)
-    gy = np.linspace(0, 1, size)[:, None, None] * rng.uniform(-60, 60)
-    pixels = base + gx + gy + rng.normal(0, 12, (size, size, 1))
-    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    for _ in range(int(rng.integers(0, 4))):
-        x, y, s = int(rng.integers(0, size - 4)), int(rng.integers(0, size - 4)), int(rng.integers(3, size // 2))
-        g = int(rng.integers(30, 220))
-        draw.rectangle([x, y, x + s, y + s], fill=(g, g, g))
-    return image
+    """One haystack frame as a PIL image."""
+    return Image.fromarray(haystack_pixels(rng, 1, size)[0])
 
 
 def needle_frame(rng: np.random.Generator, colour: str, size: int = 32) -> Image.Image:
@@ -187,8 +214,12 @@ def grid_row_image(frames: list[Image.Image]) -> Image.Image:
 class AlignmentTask:
     """Short multi-grid images (one needle grid among distractor grids) + the colour question."""
 
-    def __init__(self, processor, question: str, min_grids: int, max_grids: int, data_mix: dict[str, float], supervise: str = "template"):
+    def __init__(self, processor, question: str, min_grids: int, max_grids: int, data_mix: dict[str, float],
+                 supervise: str = "template", easy_steps: int = 0, easy_max_grids: int | None = None,
+                 easy_needle_copies: int = 1):
         self.processor = processor
+        self.easy_needle_copies = easy_needle_copies
+        self.easy_steps, self.easy_max_grids = easy_steps, easy_max_grids or max_grids
         self.supervise = supervise
         self.pieces = PromptPieces(processor, question, list(COLOURS))
         self.size = processor.config.vision.image_size
@@ -196,22 +227,35 @@ class AlignmentTask:
         total = sum(data_mix.values())
         self.p_single = data_mix.get("single_grid", 0.0) / total
 
-    def sample(self, rng: np.random.Generator):
+    def sample(self, rng: np.random.Generator, max_grids: int | None = None, copies: int = 1):
+        """One image + question; `copies` > 1 puts the colour square in that many grids (curriculum)."""
         colour = list(COLOURS)[int(rng.integers(len(COLOURS)))]
-        if rng.random() < self.p_single:
-            frames = [needle_frame(rng, colour, self.size)]  # a one-grid image: the needle alone
+        if rng.random() < self.p_single:  # a one-grid image: the needle alone, encoded like a one-frame video
+            visual = self.processor.preprocess_video([needle_frame(rng, colour, self.size)], mode="pad")
         else:
-            k = int(rng.integers(self.min_grids, self.max_grids + 1))
-            pos = int(rng.integers(k))
-            frames = [needle_frame(rng, colour, self.size) if i == pos else haystack_frame(rng, self.size) for i in range(k)]
-        if len(frames) == 1:  # one grid: the needle alone, encoded like a one-frame video
-            visual = self.processor.preprocess_video(frames, mode="pad")
-        else:
-            visual = self.processor.preprocess_image(grid_row_image(frames))
+            k = int(rng.integers(self.min_grids, (max_grids or self.max_grids) + 1))
+            pixels = haystack_pixels(rng, k, self.size)
+            for pos in rng.choice(k, size=min(copies, k), replace=False):
+                pixels[pos] = np.asarray(needle_frame(rng, colour, self.size))
+            visual = self.row_image(pixels)
         ids = self.pieces.full[colour][0]
         return ids, self.pieces.labels(colour, self.supervise), visual
 
+    def row_image(self, pixels: np.ndarray) -> VisualInput:
+        """Frames (k, S, S, 3) side by side as one image. Under UniRes a 1 x k canvas is exactly k
+        grids, so the grids are the frames themselves (same tensors as `preprocess_image`, cheaper)."""
+        k, size = pixels.shape[0], self.size
+        enc = self.processor.config.encoding
+        if enc.scheme != "unires" or enc.grid_pinpoints is not None or k > enc.max_grids:
+            return self.processor.preprocess_image(grid_row_image([Image.fromarray(p) for p in pixels]))
+        vision = self.processor.config.vision
+        x = torch.from_numpy(pixels).float().div_(255.0).permute(0, 3, 1, 2)  # (k, 3, S, S)
+        mean, std = torch.tensor(vision.image_mean)[:, None, None], torch.tensor(vision.image_std)[:, None, None]
+        return VisualInput("image", (x - mean) / std, 1, k, None, (size * k, size))
+
     def batch(self, seed: int, index: int, batch_size: int) -> dict:
         rng = np.random.default_rng([seed, index])
-        rows = [self.sample(rng) for _ in range(batch_size)]
+        easy = index < self.easy_steps  # the curriculum: fewer grids, several needle grids
+        k_max, copies = (self.easy_max_grids, self.easy_needle_copies) if easy else (self.max_grids, 1)
+        rows = [self.sample(rng, k_max, copies) for _ in range(batch_size)]
         return {"input_ids": [r[0] for r in rows], "labels": [r[1] for r in rows], "visuals": [r[2] for r in rows]}

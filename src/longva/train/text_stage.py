@@ -26,7 +26,7 @@ from longva.train.lm_loss import CausalLMLoss, lm_loss_fn
 from longva.train.optim import make_param_groups
 from longva.train.rope import set_rope_theta
 from longva.train.trainer import Trainer, TrainerConfig, seed_everything
-from longva.utils.dataclass_config import load_config, parse_scalar, set_path, to_dict
+from longva.utils.dataclass_config import apply_overrides, load_config, to_dict
 
 
 @dataclass
@@ -86,11 +86,7 @@ class TextTrainConfig:
 def load_text_config(path: str | Path, overrides: list[str] | None = None) -> TextTrainConfig:
     """Read a YAML/JSON config and apply `key.path=value` overrides (YAML-typed values)."""
     cfg = load_config(TextTrainConfig, path)
-    for item in overrides or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set {item!r}: expected key.path=value")
-        cfg = set_path(cfg, key.strip(), parse_scalar(value))
+    cfg = apply_overrides(cfg, overrides)
     cfg.validate()
     return cfg
 

@@ -227,3 +227,13 @@ def parse_scalar(text: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+
+
+def apply_overrides(cfg: T, overrides: list[str] | None) -> T:
+    """Apply `--set key.path=value` items (YAML-typed values) to dataclass config `cfg`."""
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected key.path=value, e.g. stages.s1_long.steps=200")
+        cfg = set_path(cfg, key.strip(), parse_scalar(value))
+    return cfg
