@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from longva.data.indexed import IndexedBatches
 from longva.data.text_sources import TokenizerAdapter
 from longva.errors import ConfigError
 
@@ -98,34 +99,21 @@ class PasskeyGenerator:
         return {"input_ids": ids[:-1], "labels": labels, "depth": depth, "key": key_digits}
 
 
-class PasskeyBatches:
+class PasskeyBatches(IndexedBatches):
     """Endless, resumable batches of `batch_size` examples: batch i depends only on (seed, i)."""
 
     def __init__(self, config: PasskeyConfig, batch_size: int = 8, generator: PasskeyGenerator | None = None):
         config.validate()
         if batch_size < 1:
             raise ConfigError(f"batch_size: must be >= 1, got {batch_size}")
-        self.config, self.batch_size, self.gen, self.index = config, batch_size, generator or PasskeyGenerator(), 0
+        super().__init__()
+        self.config, self.batch_size, self.gen = config, batch_size, generator or PasskeyGenerator()
 
     def batch(self, index: int) -> dict[str, torch.Tensor]:
         cfg = self.config
         rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, index]))
         rows = [self.gen.example(rng, cfg.seq_length, cfg.n_digits, cfg.depth) for _ in range(self.batch_size)]
         return {k: torch.from_numpy(np.stack([r[k] for r in rows])) for k in ("input_ids", "labels")}
-
-    def __iter__(self) -> PasskeyBatches:
-        return self
-
-    def __next__(self) -> dict[str, torch.Tensor]:
-        out = self.batch(self.index)
-        self.index += 1
-        return out
-
-    def state_dict(self) -> dict:
-        return {"index": self.index}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.index = int(state["index"])
 
 
 @torch.no_grad()

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM
 
+from longva.data.indexed import IndexedBatches
 from longva.model.modeling_longva import LongVAForCausalLM, build_lm_config
 from longva.model.processor import LongVAProcessor
 from longva.model.prompt import IGNORE_INDEX
@@ -65,39 +66,20 @@ def load_lm(path: Path):
 # ---- data iterators (resumable: batch i depends on the seed and i only) ---------------------------
 
 
-class _Batches:
-    def __init__(self, make, seed: int):
-        self.make, self.seed, self.index = make, seed, 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> dict:
-        batch = self.make(self.seed, self.index)
-        self.index += 1
-        return batch
-
-    def state_dict(self) -> dict:
-        return {"index": self.index}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.index = int(state["index"])
-
-
 def _shift(labels: torch.Tensor) -> torch.Tensor:
     """Labels aligned with input ids -> next-token targets (the trainer's loss convention)."""
     pad = torch.full_like(labels[:, :1], IGNORE_INDEX)
     return torch.cat([labels[:, 1:], pad], dim=1)
 
 
-def text_batches(task: TextRetrievalTask, stage: TextStageConfig, seed: int) -> _Batches:
-    def make(s, i):
+def text_batches(task: TextRetrievalTask, stage: TextStageConfig, seed: int) -> IndexedBatches:
+    def make(i):
         easy = i < stage.easy_steps  # the curriculum: short haystacks, several needle copies
         seq_len, copies = (stage.easy_seq_len, stage.easy_needle_copies) if easy else (stage.seq_len, 1)
-        batch = task.batch(s, i, seq_len, stage.batch_size, copies)
+        batch = task.batch(seed, i, seq_len, stage.batch_size, copies)
         return {"input_ids": batch["input_ids"], "labels": _shift(batch["labels"])}
 
-    return _Batches(make, seed)
+    return IndexedBatches(make)
 
 
 # ---- stages ---------------------------------------------------------------------------------------------
@@ -144,15 +126,15 @@ def train_align(model: LongVAForCausalLM, processor, stage: AlignStageConfig, qu
     parts = tunable_parts(stage, model.config.vision.frozen)
     set_tunable_parts(model, parts)
     task = AlignmentTask(processor, question, stage.min_grids, stage.max_grids, stage.data_mix, stage.supervise,
-                         stage.easy_steps, min(stage.easy_max_grids, stage.max_grids), stage.easy_needle_copies)
+                         stage.easy_steps, stage.easy_max_grids, stage.easy_needle_copies)
 
-    def make(s, i):
-        b = task.batch(s, i, stage.batch_size)
+    def make(i):
+        b = task.batch(seed, i, stage.batch_size)
         return {"ids": b["input_ids"], "label_rows": b["labels"], "visuals": b["visuals"]}
 
     groups = make_param_groups(model.named_parameters(), stage.lr, 0.0, {"vision_tower.": stage.vision_tower_lr} if "vision_tower" in parts else None)
     tcfg = _trainer_config(workdir, stage.steps, stage.lr, stage.lr_schedule, 0.0, 1.0, stage.checkpoint_every, seed)
-    trainer = Trainer(model, align_loss_fn, _Batches(make, seed), groups, tcfg, run_config=to_dict(stage))
+    trainer = Trainer(model, align_loss_fn, IndexedBatches(make), groups, tcfg, run_config=to_dict(stage))
     return _fit(trainer, workdir)
 
 

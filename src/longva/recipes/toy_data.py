@@ -112,7 +112,7 @@ class TextRetrievalTask:
         self.pieces = PromptPieces(processor, question, list(COLOURS))
         self.needles = {c: torch.tensor(tok.encode(" " + c, add_special_tokens=False)) for c in COLOURS}
         self.words = filler_words(tok)
-        self.any_tokens = filler_vocabulary(tok, _plain)
+        self.any_tokens = filler_vocabulary(tok)
         self.random_fraction = random_fraction
 
     def filler_ids(self, rng: np.random.Generator, n: int) -> torch.Tensor:
@@ -144,11 +144,6 @@ class TextRetrievalTask:
         return {"input_ids": torch.stack([r[0] for r in rows]), "labels": torch.stack([r[1] for r in rows])}
 
 
-def _word(text: str) -> bool:
-    """A whole lowercase word with its leading space (" mountain")."""
-    return len(text) > 2 and text[0] == " " and text[1:].isalpha() and text[1:].islower()
-
-
 def _plain(text: str) -> bool:
     """Any printable piece of text (no newline, no partial UTF-8 byte)."""
     return bool(text) and "\n" not in text and "\ufffd" not in text and text.isprintable()
@@ -160,13 +155,13 @@ def filler_words(tokenizer) -> torch.Tensor:
     return torch.tensor(sorted({i[0] for i in ids if len(i) == 1}), dtype=torch.long)
 
 
-def filler_vocabulary(tokenizer, keep=_word) -> torch.Tensor:
-    """Token ids usable as filler: tokens passing `keep` that are not special or colour words."""
+def filler_vocabulary(tokenizer) -> torch.Tensor:
+    """Any printable, non-special token that is no part of a colour word (the "random" filler)."""
     banned = set(tokenizer.all_special_ids)
     for colour in COLOURS:
         for text in (colour, " " + colour, colour.capitalize(), " " + colour.capitalize()):
             banned.update(tokenizer.encode(text, add_special_tokens=False))
-    ids = [i for i in range(len(tokenizer)) if i not in banned and keep(tokenizer.decode([i]))]
+    ids = [i for i in range(len(tokenizer)) if i not in banned and _plain(tokenizer.decode([i]))]
     return torch.tensor(ids, dtype=torch.long)
 
 
@@ -219,7 +214,7 @@ class AlignmentTask:
                  easy_needle_copies: int = 1):
         self.processor = processor
         self.easy_needle_copies = easy_needle_copies
-        self.easy_steps, self.easy_max_grids = easy_steps, easy_max_grids or max_grids
+        self.easy_steps, self.easy_max_grids = easy_steps, min(easy_max_grids or max_grids, max_grids)
         self.supervise = supervise
         self.pieces = PromptPieces(processor, question, list(COLOURS))
         self.size = processor.config.vision.image_size

@@ -26,7 +26,7 @@ from longva.train.align_parts import (
     set_tunable_parts,
 )
 from longva.train.trainer import Trainer, TrainerConfig, seed_everything
-from longva.utils.dataclass_config import apply_overrides, load_config, to_dict
+from longva.utils.dataclass_config import load_config, to_dict
 
 
 @dataclass
@@ -62,8 +62,7 @@ class AlignTrainConfig:
 
 def load_align_config(path: str | Path, overrides: list[str] | None = None) -> AlignTrainConfig:
     """Read a YAML/JSON config and apply `key.path=value` overrides (YAML-typed values)."""
-    cfg = load_config(AlignTrainConfig, path)
-    cfg = apply_overrides(cfg, overrides)
+    cfg = load_config(AlignTrainConfig, path, overrides)
     cfg.validate()
     return cfg
 

@@ -26,7 +26,7 @@ from longva.train.lm_loss import CausalLMLoss, lm_loss_fn
 from longva.train.optim import make_param_groups
 from longva.train.rope import set_rope_theta
 from longva.train.trainer import Trainer, TrainerConfig, seed_everything
-from longva.utils.dataclass_config import apply_overrides, load_config, to_dict
+from longva.utils.dataclass_config import load_config, to_dict
 
 
 @dataclass
@@ -85,8 +85,7 @@ class TextTrainConfig:
 
 def load_text_config(path: str | Path, overrides: list[str] | None = None) -> TextTrainConfig:
     """Read a YAML/JSON config and apply `key.path=value` overrides (YAML-typed values)."""
-    cfg = load_config(TextTrainConfig, path)
-    cfg = apply_overrides(cfg, overrides)
+    cfg = load_config(TextTrainConfig, path, overrides)
     cfg.validate()
     return cfg
 

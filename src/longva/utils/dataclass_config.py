@@ -167,8 +167,9 @@ def read_mapping(path: str | Path) -> dict:
     return data
 
 
-def load_config(cls: type[T], path: str | Path) -> T:
-    return from_dict(cls, read_mapping(path), where="")
+def load_config(cls: type[T], path: str | Path, overrides: list[str] | None = None) -> T:
+    """Read dataclass `cls` from a YAML/JSON file, then apply `--set key.path=value` overrides."""
+    return apply_overrides(from_dict(cls, read_mapping(path), where=""), overrides)
 
 
 def save_config(obj: Any, path: str | Path) -> Path:
