@@ -119,10 +119,13 @@ def test_seed_001_projectors_and_token_counts(seed_001):
                 text = row["cells"][f"status:{metric}"]["display"]
                 assert text.startswith("not available: needs dataset ") and f" at {Path('data') / metric}" in text
     tokens = {r["variant"]: r["cells"] for r in results["entries"][1]["rows"]}
-    # frames x 9 / count, rounded, >= 1, deduplicated: 48 x 9 / 256 = 1.7 -> 2; the rest clamp at one frame
-    for count, frames in ((256, "1, 2"), (512, "1"), (1024, "1"), (1536, "1")):
-        assert tokens[str(count)]["tokens_per_frame"]["value"] == str(count)
+    # "(currently 729)" vs this base's 9: 256..1536 run at the same ratios as 4, 6, 12, 18 tokens per
+    # frame; V-NIAH frames are base frames x 9 / tokens (iso-tokens), e.g. 48 x 9 / 18 = 24
+    for count, ours, frames in ((256, 4, "5, 36, 108"), (512, 6, "3, 24, 72"), (1024, 12, "2, 12, 36"),
+                                (1536, 18, "1, 8, 24")):
+        assert tokens[str(count)]["tokens_per_frame"]["value"] == str(ours)
         assert tokens[str(count)]["vniah_frames"]["value"] == frames
+    assert any(n.startswith("1536: tokens 1536 on the plan's scale") for n in results["entries"][1]["notes"])
 
 
 def test_report_files(seed_001):

@@ -69,16 +69,43 @@ def test_seed_001_maps_another_papers_plan_onto_this_recipe(base_7b):
     assert cross.overrides["model.projector.num_queries"] == 24 * 24  # native tokens per grid
     assert cross.tokens_per_frame == compiled.baseline.tokens_per_frame == 144  # token count not confounded
     tok = "Image Token Length Ablation"
+    # "(currently 729)": the counts run at the plan's ratio to this base's 144 tokens/frame, rounded
+    # to the nearest count with a 2-D grid (256/729 x 144 = 50.6 -> 50 = 5x10; 1536 -> 303.4 -> 304 = 16x19)
+    assert [v[tok, n].overrides for n in ("256", "512", "1024", "1536")] == [
+        {"model.pooling.tokens_per_grid": n} for n in (50, 100, 204, 304)]
+    assert [v[tok, n].derived["token_grid"] for n in ("256", "512", "1024", "1536")] == ["5x10", "10x10", "12x17", "16x19"]
+    assert [v[tok, n].derived["plan_value"] for n in ("256", "1536")] == [256, 1536]
+    assert "tokens 256 on the plan's scale (0.351x its 729) runs as 50" in " ".join(v[tok, "256"].notes)
+    notes = " ".join(v[tok, "256"].entry_notes)
+    assert "729" in notes and "model.pooling.tokens_per_grid" in notes
+    assert any("Should_VLMs" in n for n in compiled.baseline.notes)
+    assert len(compiled.runs) == 8
+
+
+def test_seed_001_token_counts_literal(base_7b):
+    v = ok(compile_plan(load_plan(SEED_001), base=base_7b, counts="literal"))
+    tok = "Image Token Length Ablation"
     assert [v[tok, n].overrides for n in ("256", "512", "1024", "1536")] == [
         {"model.pooling.tokens_per_grid": n} for n in (256, 512, 1024, 1536)]
     assert [v[tok, n].derived["token_grid"] for n in ("256", "512", "1024", "1536")] == ["16x16", "16x32", "32x32", "32x48"]
     assert [v[tok, n].tokens_per_frame for n in ("256", "1536")] == [256, 1536]
     assert any("not a square; laid out as 32x48" in w for w in v[tok, "1536"].warnings)
     assert v[tok, "256"].warnings == []  # 576 native tokens -> 256: adaptive pooling, square
-    notes = " ".join(v[tok, "256"].entry_notes)
-    assert "729" in notes and "model.pooling.tokens_per_grid" in notes
-    assert any("Should_VLMs" in n for n in compiled.baseline.notes)
-    assert len(compiled.runs) == 8
+    assert "plan_value" not in v[tok, "256"].derived
+
+
+def test_relative_counts_only_with_a_declared_numeric_base(base_7b):
+    from longva.ablation.tokens import near_square_count, scale_count
+
+    assert [near_square_count(t) for t in (0.2, 3.16, 6.3, 12.6, 18.96, 50.6)] == [1, 4, 6, 12, 18, 50]
+    assert scale_count(256, "729", 9) == 4 and scale_count(256, "1,458", 18) == 4
+    assert scale_count(256, "729", 729) is None  # the bases agree: nothing to scale
+    assert scale_count(256, "SigLIP", 9) is None and scale_count(True, "729", 9) is None
+    # no "(currently X)" in the part: the count runs as written
+    text = entry("Tokens", "Number of image tokens", "REPLACE", ["256"])
+    assert ok(compile_text(text, base_7b))["Tokens", "256"].overrides == {"model.pooling.tokens_per_grid": 256}
+    with pytest.raises(CompileError, match="--counts 'scaled': expected one of relative, literal"):
+        compile_text(text, base_7b, counts="scaled")
 
 
 def test_json_has_one_object_per_variant(base_7b):
@@ -397,3 +424,23 @@ def test_removing_the_projector_needs_equal_widths(base_7b):
     assert "needs the vision width" in compile_text(text, base_7b).errors[0]
     same = base_7b.apply({"model.lm.hf_config.hidden_size": d_vision})
     assert ok(compile_text(text, same))["Proj", "REMOVE"].overrides == {"model.projector.type": "identity"}
+
+
+def test_ablation_base_keeps_the_recipes_visual_token_lengths():
+    from longva.ablation.recipe import RecipeView
+    from longva.ablation.tokens import budget
+    from longva.recipes.config import RecipeConfig
+
+    recipe, base = RecipeConfig(), RecipeView.default()
+    ours = budget(RecipeView(recipe, "recipe"))["facts"]["tokens_per_frame"]
+    theirs = budget(base)["facts"]["tokens_per_frame"]
+    assert base.get("model.vision.hf_config.image_size") == 48 and (ours, theirs) == (4, 9)
+    # each scaled count is the nearest to the recipe's token length (within half a frame/grid)
+    frames = base.get("eval.vniah.frames")
+    assert len(frames) == len(recipe.eval.vniah.frames)
+    for scaled, original in zip(frames, recipe.eval.vniah.frames):
+        assert abs(scaled * theirs - original * ours) <= theirs / 2
+    for path in ("max_grids", "easy_max_grids"):
+        scaled, original = base.get(f"stages.s2_align.{path}"), getattr(recipe.stages.s2_align, path)
+        assert abs(scaled * theirs - original * ours) <= theirs / 2
+    assert base.get("stages.s2_align.max_grids") == 14  # 14 x 9 = 126 tokens vs the recipe's 32 x 4 = 128

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import typer
 
-from longva.ablation.tokens import POLICIES
+from longva.ablation.tokens import COUNT_POLICIES, POLICIES
 from longva.utils.cli_groups import DefaultRunGroup
 
 ablate_app = typer.Typer(
@@ -46,6 +46,10 @@ def run_command(
     part: list[str] = typer.Option([], "--part", help="'Entry=knob.id[@stage]': which knob an entry names."),
     pool_policy: str = typer.Option("stride_follows_kernel", "--pool-policy",
                                     help=f"Kernel-size phrases: {' | '.join(POLICIES)}."),
+    counts: str = typer.Option("relative", "--counts",
+                               help="Counts a plan gives on its own model's scale, with '(currently X)' in the part"
+                                    f" ({' | '.join(COUNT_POLICIES)}): relative runs v as v x ours / X;"
+                                    " literal runs v as written."),
     skip_unknown_metrics: bool = typer.Option(False, "--skip-unknown-metrics",
                                               help="Unknown metric names become warnings ('n/a: unknown metric')."),
     plugin: list[str] = typer.Option([], "--plugin", help="Import a module that registers knobs/metrics."),
@@ -69,7 +73,7 @@ def run_command(
     explicit = _explicit(parsed, variant_map, set_, part)
     base = _base(recipe, base_set, quick)
     compiled = compile_plan(parsed, base=base, explicit=explicit, policy=pool_policy,
-                            skip_unknown_metrics=skip_unknown_metrics)
+                            skip_unknown_metrics=skip_unknown_metrics, counts=counts)
     if dry_run:
         _show_compiled(compiled, as_json)
         compiled.raise_if_unresolved()  # non-zero exit when anything is unresolved

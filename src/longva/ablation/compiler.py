@@ -31,7 +31,7 @@ from longva.ablation.plan import Action, Plan, PlanEntry
 from longva.ablation.recipe import STAGES, RecipeView, stage_of, stages_from
 from longva.ablation.recognisers import Context, Resolution, UnsupportedValue, resolve_item
 from longva.ablation.registry import KnobRegistry, default_registry
-from longva.ablation.tokens import POLICIES, budget
+from longva.ablation.tokens import COUNT_POLICIES, POLICIES, budget, scale_count
 from longva.errors import ConfigError
 
 BASELINE = "(baseline)"
@@ -112,6 +112,7 @@ class _Env:
     data_dir: str | None
     base_hash: str
     foreign_paper: str | None  # the plan's paper when it is not LongVA's
+    counts: str = "relative"  # COUNT_POLICIES: how a count on the plan's own scale is applied
 
 
 
@@ -124,12 +125,15 @@ def compile_plan(
     policy: str = "stride_follows_kernel",
     skip_unknown_metrics: bool = False,
     data_dir: str | None = None,
+    counts: str = "relative",
 ) -> CompiledPlan:
     if policy not in POLICIES:
         raise CompileError(f"unknown pooling policy {policy!r}; expected one of {', '.join(POLICIES)}")
+    if counts not in COUNT_POLICIES:
+        raise CompileError(f"--counts {counts!r}: expected one of {', '.join(COUNT_POLICIES)}")
     base = base or RecipeView.default()
     env = _Env(base, registry or default_registry(), metrics or default_metrics(), explicit or ExplicitOverrides(),
-               policy, skip_unknown_metrics, data_dir, base.config_hash(), _foreign_paper(plan))
+               policy, skip_unknown_metrics, data_dir, base.config_hash(), _foreign_paper(plan), counts)
     items = {e.name: entry_items(e) for e in plan.entries}
     env.explicit.check_names({name: [i.label for i in its] for name, its in items.items()})
     variants = [v for entry in plan.entries for v in _compile_entry(entry, items[entry.name], env)]
@@ -180,17 +184,17 @@ def _compile_entry(entry: PlanEntry, items: list[Item], env: _Env) -> list[Varia
     metrics, out = _entry_metrics(entry, env)
     targets = _targets(entry, items)
     needs_knob = any(_explicit(entry, item, env) is None for item in targets)
-    bound, entry_notes = None, []
+    bound, entry_notes, declared = None, [], None
     if needs_knob:
         try:
-            bound, entry_notes = _bind_entry(entry, items, env)
+            bound, entry_notes, declared = _bind_entry(entry, items, env)
         except (CompileError, ConfigError) as e:
             out.append(_error(entry, None, located(entry.source, entry.part_line or entry.line,
                                                    f"entry {entry.name!r}: {e}")))
     for item in targets:
         if _explicit(entry, item, env) is None and bound is None:
             continue  # covered by the entry-level error above
-        variant = _compile_item(entry, item, bound, env)
+        variant = _compile_item(entry, item, bound, env, declared)
         variant.metrics, variant.entry_notes = metrics, entry_notes
         out.append(variant)
     return out
@@ -223,13 +227,14 @@ def _entry_metrics(entry: PlanEntry, env: _Env) -> tuple[list[ResolvedMetric], l
     return resolved, [_error(entry, None, located(entry.source, entry.metrics_line or entry.line, message))]
 
 
-def _bind_entry(entry: PlanEntry, items: list[Item], env: _Env) -> tuple[BoundKnob, list[str]]:
+def _bind_entry(entry: PlanEntry, items: list[Item], env: _Env) -> tuple[BoundKnob, list[str], str | None]:
+    """The entry's knob, notes about the binding, and the part's declared "(currently X)"."""
     text = f"{entry.ablated_part} {entry.name}"
     chosen = env.explicit.part_for(entry.name)
     if chosen is not None:
         knob_id, stage = chosen
         bound = bind(env.registry.knob(knob_id), text, stage, shown=entry.ablated_part)
-        return bound, [*bound.notes, f"knob {knob_id} chosen with --part"]
+        return bound, [*bound.notes, f"knob {knob_id} chosen with --part"], None
     match = resolve_part(entry.ablated_part, env.registry, lambda knob: _understood(knob, text, items, env))
     bound = bind(match.knob, text, shown=entry.ablated_part)
     notes = list(bound.notes)
@@ -237,7 +242,7 @@ def _bind_entry(entry: PlanEntry, items: list[Item], env: _Env) -> tuple[BoundKn
         notes.append(f"applied as this recipe's {bound.knob.id}: {bound.knob.summary}")
     if match.declared_current is not None:
         notes += _current_notes(match.declared_current, bound, env)
-    return bound, notes
+    return bound, notes, match.declared_current
 
 
 def _understood(knob: Knob, text: str, items: list[Item], env: _Env) -> tuple[int, int]:
@@ -269,7 +274,8 @@ def _current_notes(declared: str, bound: BoundKnob, env: _Env) -> list[str]:
 # ---- one item ---------------------------------------------------------------------------------
 
 
-def _compile_item(entry: PlanEntry, item: Item, bound: BoundKnob | None, env: _Env) -> Variant:
+def _compile_item(entry: PlanEntry, item: Item, bound: BoundKnob | None, env: _Env,
+                  declared: str | None = None) -> Variant:
     variant = Variant(entry=entry.name, item=item.label, action=entry.action.value, line=item.line,
                       knob=bound.knob.id if bound else None, stage=bound.stage if bound else None)
     where = located(entry.source, item.line, f"entry {entry.name!r}, item {item.label!r}")
@@ -282,6 +288,7 @@ def _compile_item(entry: PlanEntry, item: Item, bound: BoundKnob | None, env: _E
             variant.recogniser, variant.notes = resolution.recogniser, list(resolution.notes)
             variant.warnings += resolution.warnings
             overrides = _to_paths(resolution, bound, env)
+            overrides = _relative_count(overrides, bound, declared, env, variant)
         _finish(variant, item, overrides, env)
     except (CompileError, ConfigError, UnsupportedValue) as e:
         variant.error = f"{where}: {e}"
@@ -324,6 +331,26 @@ def _to_paths(resolution: Resolution, bound: BoundKnob, env: _Env) -> dict[str, 
     return out
 
 
+def _relative_count(overrides: dict[str, Any], bound: BoundKnob, declared: str | None, env: _Env,
+                    variant: Variant) -> dict[str, Any]:
+    """A count given on the plan's own scale ("256 of (currently) 729") applied at the same ratio
+    to this recipe's base (--counts relative); literal values are kept otherwise."""
+    knob = bound.knob
+    if env.counts != "relative" or not knob.relative_counts or knob.scalar is None or knob.current is None:
+        return overrides
+    path = bound.path(knob.scalar)
+    value = overrides.get(path)
+    scaled = scale_count(value, declared, knob.current(env.base, bound))
+    if scaled is None:
+        return overrides
+    ours = knob.current(env.base, bound)
+    variant.notes.append(f"{knob.scalar} {value} on the plan's scale ({value / float(declared.replace(',', '')):.3g}x"
+                         f" its {declared}) runs as {scaled} = {scaled / ours:.3g}x this recipe's {ours}, the nearest"
+                         f" count with a 2-D token grid (--counts literal keeps {value})")
+    variant.derived["plan_value"] = value
+    return {**overrides, path: scaled}
+
+
 def _finish(variant: Variant, item: Item, overrides: dict[str, Any], env: _Env) -> None:
     overrides = {path: _coerce(env.base.get(path), value) for path, value in overrides.items()}
     variant.overrides = overrides  # kept on failure too: the error row shows what was attempted
@@ -336,7 +363,7 @@ def _finish(variant: Variant, item: Item, overrides: dict[str, Any], env: _Env) 
                            f" / patch_size {vision.patch_size}; a larger grid: --base-set"
                            " model.vision.hf_config.image_size=N)") from None
     variant.tokens_per_frame = facts["facts"]["tokens_per_frame"]
-    variant.derived = facts["facts"]
+    variant.derived = {**variant.derived, **facts["facts"]}
     variant.warnings += facts["warnings"]
     variant.run_id = view.config_hash()
     same_as_base = variant.run_id == env.base_hash

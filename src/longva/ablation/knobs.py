@@ -47,6 +47,9 @@ class Knob:
     derive: Callable[[dict[str, Any], RecipeView, BoundKnob], dict[str, Any]] | None = None
     # Effective base value of the scalar param, to cross-check "(currently X)" in the part.
     current: Callable[[RecipeView, BoundKnob], Any] | None = None
+    # The scalar is a count a plan for another model may give on its own scale: with --counts
+    # relative and a declared "(currently X)", a value v runs as round(v * ours / X).
+    relative_counts: bool = False
 
     def param_for(self, key: str) -> str | None:
         """Param named by `key` (a param, an alias, or an alias ending a longer phrase)."""

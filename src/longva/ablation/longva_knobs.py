@@ -92,6 +92,7 @@ VISUAL_TOKENS = register_knob(Knob(
     equivalence="image tokens of the plan's model are applied as this recipe's visual tokens per grid"
                 " (model.pooling.tokens_per_grid)",
     current=_base_tokens,
+    relative_counts=True,
 ))
 
 PROJECTOR = register_knob(Knob(

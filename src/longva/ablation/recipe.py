@@ -26,6 +26,26 @@ __all__ = ["STAGES", "RecipeView", "stage_of", "stages_from"]
 ABLATION_IMAGE_SIZE = 48  # 48 px / patch 8 = a 6x6 patch map
 
 
+def ablation_base(recipe: Any) -> Any:
+    """`recipe` with the 48 px tower, at the recipe's own visual-token lengths.
+
+    48 px gives 9 tokens per grid instead of 4, so the alignment images' grid caps and the V-NIAH
+    frame counts are scaled by 4/9: the base aligns on images of <= 126 tokens (recipe: 128) and
+    is tested on haystacks of 72..1,800 tokens (recipe: 68..1,796). Kept at 32 grids and 448
+    frames (288-token images, 4k-token haystacks), the base reached V-NIAH 0.59, failing even
+    inside the S0 context; scaled it reads 1.0 there."""
+    from longva.ablation.tokens import budget
+    from longva.ablation.vniah_grid import iso_token_frames
+
+    ours = budget(RecipeView(recipe, "recipe"))["facts"]["tokens_per_frame"]
+    config = set_path(recipe, "model.vision.hf_config.image_size", ABLATION_IMAGE_SIZE)
+    theirs = budget(RecipeView(config, "ablation"))["facts"]["tokens_per_frame"]
+    align = recipe.stages.s2_align
+    for path, grids in (("max_grids", align.max_grids), ("easy_max_grids", align.easy_max_grids)):
+        config = set_path(config, f"stages.s2_align.{path}", max(align.min_grids, int(grids * ours / theirs + 0.5)))
+    return set_path(config, "eval.vniah.frames", iso_token_frames(recipe.eval.vniah.frames, ours, theirs))
+
+
 class RecipeView:
     """Immutable view of one recipe configuration (the base, or the base plus overrides)."""
 
@@ -40,9 +60,11 @@ class RecipeView:
 
         # The recipe's 32 px tower gives a 4x4 patch map, on which pooling kernels 3 and 5 (the
         # kernels LongVA's plans ablate) would collapse or not fit: ablations run at 48 px (6x6).
-        config, origin = (quick_config(), "quick_config()") if quick else (RecipeConfig(), "RecipeConfig() defaults")
-        config = set_path(config, "model.vision.hf_config.image_size", ABLATION_IMAGE_SIZE)
-        return cls(config, origin=f"{origin}, tower at {ABLATION_IMAGE_SIZE} px")
+        if quick:
+            config = set_path(quick_config(), "model.vision.hf_config.image_size", ABLATION_IMAGE_SIZE)
+            return cls(config, origin=f"quick_config(), tower at {ABLATION_IMAGE_SIZE} px")
+        return cls(ablation_base(RecipeConfig()), origin=f"RecipeConfig() defaults, tower at {ABLATION_IMAGE_SIZE} px"
+                                                         " at the recipe's visual-token lengths")
 
     @classmethod
     def from_file(cls, path: str | Path) -> RecipeView:

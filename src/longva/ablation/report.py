@@ -50,7 +50,7 @@ def build_results(compiled: CompiledPlan, run: AblationRun, meta: dict[str, Any]
         entries.append({
             "name": entry.name, "ablated_part": entry.ablated_part, "action": entry.action.value,
             "metrics_listed": list(entry.metrics), "focus_stage": focus,
-            "notes": _entry_notes(entry.name, metrics),
+            "notes": _entry_notes(entry.name, metrics, variants),
             "columns": [c.to_json() for c in columns], "rows": table_rows,
         })
     return {
@@ -76,8 +76,11 @@ def _row(row: Row, columns: list[Column], run: AblationRun, label: str) -> dict[
             "cells": {c.id: cell(c, records) for c in columns}}
 
 
-def _entry_notes(name: str, metrics) -> list[str]:
-    notes = []
+def _entry_notes(name: str, metrics, variants) -> list[str]:
+    notes = list(variants[0].entry_notes) if variants else []  # how the part was bound to our knob
+    # Counts on the plan's own scale that ran at the same ratio to our base (--counts relative).
+    notes += [f"{v.item}: {n}" for v in variants if "plan_value" in v.derived for n in v.notes
+              if "on the plan's scale" in n]
     if not any(m.id == PRIMARY for m in metrics):
         listed = ", ".join(m.name for m in metrics) or "none"
         notes.append(f"V-NIAH accuracy is reported although {name!r} does not list it: it is the recipe's"

@@ -19,6 +19,12 @@ from typing import Any
 
 POLICIES = ("stride_follows_kernel", "keep_token_count")
 
+# A plan about another model may give counts on its own scale and say so ("Number of image tokens
+# (currently 729)"). `relative` runs each value at the same ratio to this recipe's base (256 of 729
+# -> 3 of a base 9: the plan's "about a third of the tokens"); `literal` runs the number as written
+# (on a toy 6x6 patch map, 1536 tokens would interpolate 43x and make alignment samples ~50k tokens).
+COUNT_POLICIES = ("relative", "literal")
+
 
 def pooled_side(side: int, kernel: int, stride: int | None = None, padding: int = 0) -> int:
     """Output length of a floor-mode pooling window along one axis."""
@@ -60,6 +66,36 @@ def resample_plan(native_tokens: int, target: int) -> dict[str, Any]:
     if h == 1 and target > 2:
         warnings.append(f"{target} is prime: a 1x{target} strip")
     return {"grid": f"{h}x{w}", "method": method, "warnings": warnings}
+
+
+def scale_count(value: Any, declared: str | None, ours: Any) -> int | None:
+    """`value` on the plan's scale (whose base is `declared`) at the same ratio to `ours`, at least 1;
+    None when there is nothing to scale (no numeric declared base, or the two bases agree)."""
+    try:
+        theirs = float(str(declared).replace(",", ""))
+    except ValueError:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not isinstance(ours, (int, float)):
+        return None
+    if theirs <= 0 or theirs == ours:
+        return None
+    return near_square_count(value * ours / theirs)
+
+
+def near_square_count(target: float) -> int:
+    """The count closest to `target` whose token grid is at most 2:1 (12 -> 3x4, not 13 -> 1x13),
+    so a scaled count still pools to a 2-D grid."""
+    def fits(n: int) -> bool:
+        h, w = factor_near_square(n)
+        return w <= 2 * h or n <= 2
+
+    below = max(1, math.floor(target))
+    while not fits(below):
+        below -= 1
+    above = max(1, math.ceil(target))
+    while not fits(above):
+        above += 1
+    return below if target - below <= above - target else above
 
 
 def budget(view: Any) -> dict[str, Any]:
