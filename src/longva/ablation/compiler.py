@@ -78,6 +78,7 @@ class CompiledPlan:
     policy: str
     baseline: Variant
     variants: list[Variant]
+    counts: str = "relative"  # COUNT_POLICIES
 
     @property
     def errors(self) -> list[str]:
@@ -139,7 +140,7 @@ def compile_plan(
     variants = [v for entry in plan.entries for v in _compile_entry(entry, items[entry.name], env)]
     baseline = _baseline(plan, variants, env)
     _mark_duplicates(baseline, variants)
-    return CompiledPlan(plan, base.origin, policy, baseline, variants)
+    return CompiledPlan(plan, base.origin, policy, baseline, variants, counts)
 
 
 def _foreign_paper(plan: Plan) -> str | None:

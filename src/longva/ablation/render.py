@@ -100,6 +100,6 @@ def _metrics_table(compiled: CompiledPlan) -> Table:
 
 def _summary(compiled: CompiledPlan) -> str:
     n_baseline = sum(v.is_baseline for v in compiled.variants if not v.error)
-    return (f"base: {compiled.base_origin}; pooling policy: {compiled.policy}; {len(compiled.runs)} runs"
+    return (f"base: {compiled.base_origin}; pooling policy: {compiled.policy}; counts: {compiled.counts}; {len(compiled.runs)} runs"
             f" (1 shared baseline + {len(compiled.runs) - 1} variants); {n_baseline} item(s) equal to the baseline;"
             f" {len(compiled.errors)} unresolved")

@@ -56,7 +56,7 @@ def build_results(compiled: CompiledPlan, run: AblationRun, meta: dict[str, Any]
     return {
         "plan": {"title": compiled.plan.title, "source": compiled.plan.source, "paper": compiled.plan.paper},
         "base": meta.get("base", compiled.base_origin), "quick": meta.get("quick", False),
-        "seeds": run.matrix.seeds, "vniah_grid": run.matrix.grid_policy, "primary_metric": PRIMARY,
+        "seeds": run.matrix.seeds, "vniah_grid": run.matrix.grid_policy, "counts": compiled.counts, "primary_metric": PRIMARY,
         "notes": _notes(run, meta.get("quick", False)),
         "entries": entries,
         "provenance": [_provenance(compiled, row, run) for row in run.matrix.rows],

@@ -43,7 +43,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"# Ablation results: {plan['title'] or plan['source']}",
         "",
         f"Plan: `{plan['source']}`; base recipe: {results['base']}{' (--quick)' if results['quick'] else ''};"
-        f" seeds: {', '.join(map(str, seeds))}; V-NIAH grid: {results['vniah_grid']}.",
+        f" seeds: {', '.join(map(str, seeds))}; V-NIAH grid: {results['vniah_grid']};"
+        f" counts: {results.get('counts', 'relative')}.",
         "",
         *[f"- {note}" for note in results["notes"]],
         "",
