@@ -339,12 +339,11 @@ def _relative_count(overrides: dict[str, Any], bound: BoundKnob, declared: str |
     knob = bound.knob
     if env.counts != "relative" or not knob.relative_counts or knob.scalar is None or knob.current is None:
         return overrides
-    path = bound.path(knob.scalar)
+    path, ours = bound.path(knob.scalar), knob.current(env.base, bound)
     value = overrides.get(path)
-    scaled = scale_count(value, declared, knob.current(env.base, bound))
+    scaled = scale_count(value, declared, ours)
     if scaled is None:
         return overrides
-    ours = knob.current(env.base, bound)
     variant.notes.append(f"{knob.scalar} {value} on the plan's scale ({value / float(declared.replace(',', '')):.3g}x"
                          f" its {declared}) runs as {scaled} = {scaled / ours:.3g}x this recipe's {ours}, the nearest"
                          f" count with a 2-D token grid (--counts literal keeps {value})")

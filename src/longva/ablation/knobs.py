@@ -48,7 +48,8 @@ class Knob:
     # Effective base value of the scalar param, to cross-check "(currently X)" in the part.
     current: Callable[[RecipeView, BoundKnob], Any] | None = None
     # The scalar is a count a plan for another model may give on its own scale: with --counts
-    # relative and a declared "(currently X)", a value v runs as round(v * ours / X).
+    # relative and a declared "(currently X)", a value v runs as v * ours / X (rounded to the
+    # nearest count with a 2-D token grid, `tokens.near_square_count`).
     relative_counts: bool = False
 
     def param_for(self, key: str) -> str | None:
