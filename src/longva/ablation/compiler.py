@@ -337,7 +337,8 @@ def _relative_count(overrides: dict[str, Any], bound: BoundKnob, declared: str |
     """A count given on the plan's own scale ("256 of (currently) 729") applied at the same ratio
     to this recipe's base (--counts relative); literal values are kept otherwise."""
     knob = bound.knob
-    if env.counts != "relative" or not knob.relative_counts or knob.scalar is None or knob.current is None:
+    if (env.counts != "relative" or declared is None or not knob.relative_counts or knob.scalar is None
+            or knob.current is None):
         return overrides
     path, ours = bound.path(knob.scalar), knob.current(env.base, bound)
     value = overrides.get(path)

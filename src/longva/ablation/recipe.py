@@ -42,7 +42,8 @@ def ablation_base(recipe: Any) -> Any:
     theirs = budget(RecipeView(config, "ablation"))["facts"]["tokens_per_frame"]
     align = recipe.stages.s2_align
     for path, grids in (("max_grids", align.max_grids), ("easy_max_grids", align.easy_max_grids)):
-        config = set_path(config, f"stages.s2_align.{path}", max(align.min_grids, int(grids * ours / theirs + 0.5)))
+        scaled = iso_token_frames([grids], ours, theirs)[0]  # the same iso-token rounding as the frames
+        config = set_path(config, f"stages.s2_align.{path}", max(align.min_grids, scaled))
     return set_path(config, "eval.vniah.frames", iso_token_frames(recipe.eval.vniah.frames, ours, theirs))
 
 

@@ -113,8 +113,12 @@ def resize_shortest_and_center_crop(image: Image.Image, size: int) -> Image.Imag
 
 def to_tensor(image: Image.Image, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """PIL RGB -> normalised float tensor (3, H, W): rescale 1/255 then (x - mean) / std."""
-    array = np.asarray(image, dtype=np.float32) / 255.0  # (H, W, 3)
-    tensor = torch.from_numpy(array).permute(2, 0, 1)
+    return normalise_pixels(np.asarray(image), mean, std)
+
+
+def normalise_pixels(pixels: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 RGB (..., H, W, 3) -> normalised float tensor (..., 3, H, W): rescale 1/255, (x - mean) / std."""
+    tensor = torch.from_numpy(np.asarray(pixels, dtype=np.float32) / 255.0).movedim(-1, -3)
     mean_t = torch.tensor(mean, dtype=torch.float32)[:, None, None]
     std_t = torch.tensor(std, dtype=torch.float32)[:, None, None]
     return (tensor - mean_t) / std_t

@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw
 
 from longva.errors import ConfigError
 from longva.model.encoding import VisualInput
+from longva.model.image_processing import normalise_pixels
 from longva.model.prompt import IGNORE_INDEX, IMAGE_TOKEN_INDEX
 
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -244,9 +245,8 @@ class AlignmentTask:
         if enc.scheme != "unires" or enc.grid_pinpoints is not None or k > enc.max_grids:
             return self.processor.preprocess_image(grid_row_image([Image.fromarray(p) for p in pixels]))
         vision = self.processor.config.vision
-        x = torch.from_numpy(pixels).float().div_(255.0).permute(0, 3, 1, 2)  # (k, 3, S, S)
-        mean, std = torch.tensor(vision.image_mean)[:, None, None], torch.tensor(vision.image_std)[:, None, None]
-        return VisualInput("image", (x - mean) / std, 1, k, None, (size * k, size))
+        x = normalise_pixels(pixels, vision.image_mean, vision.image_std)  # (k, 3, S, S)
+        return VisualInput("image", x, 1, k, None, (size * k, size))
 
     def batch(self, seed: int, index: int, batch_size: int) -> dict:
         rng = np.random.default_rng([seed, index])
