@@ -4,16 +4,26 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+SERVE_STAMP := $(VENV)/.serve-installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT ?= runs/reproduce
 
-.PHONY: setup demo demo-quick test lint bench figures clean
+.PHONY: setup demo demo-quick test test-serve serve-screenshot lint bench figures clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0          # the local CPU wheel, before anything pulls a CUDA build
-	$(PIP) install -q -e '.[dev,data]'
+	$(PIP) install -q -e '.[dev,data,serve]'
+	$(PY) -c "import torch; v = torch.__version__; assert v.startswith('2.13.0') and 'cpu' in v, v"
 	touch $(STAMP)
+
+$(SERVE_STAMP): $(STAMP)  # Debian's Chromium (never a downloaded browser) and playwright to drive it
+	[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || \
+		( $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium chromium-driver )
+	$(PIP) install -q -e '.[dev,data,serve,browser]'
+	$(PY) -c "import torch; v = torch.__version__; assert v.startswith('2.13.0') and 'cpu' in v, v"
+	touch $(SERVE_STAMP)
 
 setup: $(STAMP)
 
@@ -23,8 +33,14 @@ demo: $(STAMP)  ## the whole LongVA recipe at toy scale, then the report (resume
 demo-quick: $(STAMP)
 	$(VENV)/bin/longva reproduce --quick --out runs/reproduce-quick
 
-test: $(STAMP)  ## the test suite (< 10 minutes on 2 cores)
-	$(PY) -m pytest
+test: $(STAMP)  ## the test suite (< 10 minutes on 2 cores); the browser test runs in test-serve
+	$(PY) -m pytest -m "not browser"
+
+test-serve: $(SERVE_STAMP)  ## `longva serve`: API, load and the page in headless Chromium (screenshot in runs/test-serve)
+	OMP_NUM_THREADS=1 SERVE_SCREENSHOT=runs/test-serve/serve_page.png $(PY) -m pytest tests/serve
+
+serve-screenshot: $(SERVE_STAMP)  ## refresh docs/assets/serve_page.png (the README's picture of the page)
+	OMP_NUM_THREADS=1 SERVE_SCREENSHOT=docs/assets/serve_page.png $(PY) -m pytest tests/serve -m browser
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
