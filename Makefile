@@ -7,8 +7,13 @@ STAMP := $(VENV)/.installed
 SERVE_STAMP := $(VENV)/.serve-installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT ?= runs/reproduce
+# lmms-eval lives in its own venv so the main one stays light (see pyproject.toml's `eval` extra)
+LMMS_VENV ?= .venv-lmms
+LMMS_PY := $(LMMS_VENV)/bin/python
+LMMS_STAMP := $(LMMS_VENV)/.installed
+LMMS_EVAL_VERSION ?= 0.7.3
 
-.PHONY: setup demo demo-quick test test-serve serve-screenshot lint bench figures clean
+.PHONY: setup demo demo-quick test test-serve serve-screenshot test-lmms-eval lint bench figures clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +47,18 @@ test-serve: $(SERVE_STAMP)  ## `longva serve`: API, load and the page in headles
 serve-screenshot: $(SERVE_STAMP)  ## refresh docs/assets/serve_page.png (the README's picture of the page)
 	OMP_NUM_THREADS=1 SERVE_SCREENSHOT=docs/assets/serve_page.png $(PY) -m pytest tests/serve -m browser
 
+$(LMMS_STAMP): pyproject.toml constraints/cpu.txt
+	$(PYTHON) -m venv $(LMMS_VENV)
+	$(LMMS_VENV)/bin/pip install -q --upgrade pip
+	$(LMMS_VENV)/bin/pip install -q torch==2.13.0          # the CPU wheel first, as in setup
+	$(LMMS_VENV)/bin/pip install -q -c constraints/cpu.txt -e '.[dev,data,eval]'
+	$(LMMS_VENV)/bin/pip install -q -c constraints/cpu.txt --no-deps lmms-eval==$(LMMS_EVAL_VERSION)
+	touch $(LMMS_STAMP)
+
+test-lmms-eval: $(LMMS_STAMP)  ## lmms-eval's real CLI on this package, in its own venv; our reader on av<16
+	$(LMMS_PY) -c "import torch; v = torch.__version__; print('torch', v); assert v.endswith('+cpu'), 'the eval install replaced the CPU torch: ' + v"
+	OMP_NUM_THREADS=1 $(LMMS_PY) -m pytest tests/integrations tests/data/test_video.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 
@@ -49,4 +66,4 @@ figures: $(STAMP)  ## regenerate the README table and side-by-side heatmap from 
 	$(VENV)/bin/longva reproduce --out $(DEMO_OUT) --publish docs/assets
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) $(LMMS_VENV) runs

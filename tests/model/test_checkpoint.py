@@ -128,3 +128,15 @@ def test_unknown_projector_in_config_is_named(tmp_path, tokenizer):
 def test_missing_directory(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         LongVAForCausalLM.from_pretrained(tmp_path / "nope")
+
+
+def test_build_model_allocates_parameters_on_the_target_device_in_the_dtype(tokenizer):
+    """Built where it will live: nothing allocated or initialised on the CPU first (on a GPU an
+    8B model would otherwise spend minutes there); `meta` shows it, as a GPU would."""
+    from longva.model.checkpoint import build_model
+
+    model = build_model(tiny_longva_config(len(tokenizer)), torch.bfloat16, "meta")
+    params = dict(model.named_parameters())
+    assert params and all(p.device.type == "meta" for p in params.values())
+    assert all(p.dtype == torch.bfloat16 for p in params.values())
+    assert torch.get_default_dtype() == torch.float32  # the dtype switch is undone

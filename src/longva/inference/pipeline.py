@@ -24,7 +24,8 @@ DTYPES = {
 
 
 def parse_dtype(dtype: str | torch.dtype | None, device: torch.device | None = None) -> torch.dtype | None:
-    """None keeps the weights' dtype; "auto" is bf16 on a GPU and fp32 on CPU (CPU bf16 is slow)."""
+    """A dtype name -> torch dtype: "auto" is bf16 on a GPU and fp32 on CPU (CPU bf16 is slow);
+    None stays None, which loads in torch's default dtype (fp32) whatever the checkpoint's."""
     if dtype is None or isinstance(dtype, torch.dtype):
         return dtype
     if dtype == "auto":
@@ -63,9 +64,12 @@ class LongVAPipeline:
 
 
 def load_pipeline(
-    model_dir: str | os.PathLike, dtype: str | torch.dtype | None = None, device: str | torch.device = "cpu"
+    model_dir: str | os.PathLike, dtype: str | torch.dtype | None = "auto", device: str | torch.device = "cpu"
 ) -> LongVAPipeline:
-    """Load a model directory (ours or an original LongVA checkpoint) with its tokenizer."""
+    """Load a model directory (ours or an original LongVA checkpoint) with its tokenizer.
+
+    dtype "auto" (the default, as the CLI's): bf16 on a GPU (fp16 makes Qwen2 emit "!!!!"), fp32
+    on CPU."""
     from longva.model.modeling_longva import LongVAForCausalLM
     from longva.model.processor import LongVAProcessor
 

@@ -258,15 +258,24 @@ def _tied_duplicates(state: dict[str, torch.Tensor]) -> list[str]:
     return dups
 
 
-def load_pretrained(directory: str | Path, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"):
-    """Load a LongVA model (ours or the original layout) -> LongVAForCausalLM."""
+def build_model(config: LongVAConfig, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"):
+    """A randomly initialised LongVAForCausalLM, created directly on `device` in `dtype`.
+
+    Parameters are allocated and initialised where they will live: initialising an 8B model on
+    the CPU before moving it to a GPU takes minutes and 16-32 GB of RAM for nothing.
+    """
     from longva.model.modeling_longva import LongVAForCausalLM
 
+    with _default_dtype(dtype), torch.device(device):
+        return LongVAForCausalLM(config)
+
+
+def load_pretrained(directory: str | Path, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"):
+    """Load a LongVA model (ours or the original layout) -> LongVAForCausalLM."""
     directory = Path(directory)
     config = load_config(directory)
     state = load_state_dict(directory)
-    with _default_dtype(dtype):
-        model = LongVAForCausalLM(config)
+    model = build_model(config, dtype, device)
     if is_llava_config(_read_json(directory / "config.json")):
         state = convert_llava_state_dict(state, set(model.state_dict()))
     missing, unexpected = model.load_state_dict(state, strict=False)

@@ -115,10 +115,10 @@ class LongVAForCausalLM(nn.Module):
     def encode_grids(self, pixel_values: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
         """(N, 3, S, S) grids or frames -> (N, t, D) LM-space tokens (t = tokens_per_frame)."""
         chunk = chunk_size or self.config.vision.chunk_size
-        pixel_values = pixel_values.to(self.device)
         outs = []
         for i in range(0, pixel_values.shape[0], chunk):  # projector/pooling per chunk too
-            feats = self.vision_tower(pixel_values[i : i + chunk], chunk_size=chunk)  # (c, g*g, D_v)
+            pixels = pixel_values[i : i + chunk].to(self.device)  # one chunk on the GPU at a time
+            feats = self.vision_tower(pixels, chunk_size=chunk)  # (c, g*g, D_v)
             feats = self.projector(feats.to(self.dtype))  # (c, g'*g', D)
             outs.append(self.pooling(feats, self._projected_grid()))  # (c, t, D)
         return torch.cat(outs, dim=0)

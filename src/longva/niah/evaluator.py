@@ -6,8 +6,9 @@ The original scores a cell with one forward over the whole sequence and full-voc
    visited in trie order, see `sequence.py`), never past the first position whose output the cell
    needs;
 2. the rest of the prompt is prefilled through the decoder body only (`lm.get_decoder()`), in
-   chunks of `chunk_size` tokens, so peak memory is weights + KV cache + one chunk (on CPU the
-   chunk attends to the cache without a materialised mask, see `cpu_attention.py`);
+   chunks of `chunk_size` tokens, so peak memory is weights + KV cache + one chunk (on CPU and
+   on CUDA's flash kernel the chunk attends to the cache without a materialised mask, see
+   `cpu_attention.py`);
 3. only the answer span goes through the full LM, with `logits_to_keep`, so the LM head (and any
    model-specific logit processing) sees A positions instead of L.
 
@@ -181,7 +182,7 @@ def score_generate(pc: PrefixCache, cell: Cell, gen: GenerateConfig) -> CellResu
         out.append(token)
         if len(out) == gen.max_new_tokens:
             break
-        next_logits = pc.append(gen.embed_fn(torch.tensor([token])))
+        next_logits = pc.append(gen.embed_fn(torch.tensor([token], device=pc.device)))
     text = gen.decode(out)
     ok = generated_correct(text, cell.answer_text, cell.is_option)
     return CellResult(cell, ok, out, computed + 1 + len(out), time.perf_counter() - t0, text=text)
@@ -200,8 +201,9 @@ def evaluate(
 ) -> list[CellResult]:
     """Score `cells` in the given order (use `order_cells` first for KV reuse).
 
-    fast_cpu_attention: on CPU, attend chunk-vs-cache without a materialised mask
-    (`cpu_attention.py`; same numbers, ~2x faster prefill at long context).
+    fast_cpu_attention: attend chunk-vs-cache without a materialised mask (`cpu_attention.py`;
+    same numbers, ~2x faster prefill at long context on CPU). Despite the name it covers CUDA
+    too (fp16/bf16 through the flash kernel); False keeps transformers' masked attention.
     """
     if mode not in MODES:
         raise ValueError(f"mode {mode!r}: expected one of {MODES}")

@@ -3,7 +3,8 @@
 `eval_vision_niah.py` concatenates prompt + answer embeddings, runs the whole sequence without a
 cache, takes the argmax of the (L, V) logits and compares positions [P-1, P+A-1) with the
 answer. It is exact and simple, and costs one full sequence of compute and L x V logits per
-cell: the tests and the benchmark check `evaluator.py` against it.
+cell (in fp32, as the original's model returns them; under bf16 weights that is the bf16 logits
+plus their fp32 copy): the tests and the benchmarks check `evaluator.py` against it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,6 @@ def reference_evaluate(
 
 def _forward(lm, x: torch.Tensor, p: int, a: int, keep_logits: bool):
     """One cell; the (L, V) logits die with this frame, as in the original's eval_forward."""
-    logits = lm(inputs_embeds=x, use_cache=False).logits[0]  # (L, V): all of them
-    span = logits[p - 1 : p + a - 1].float()  # (A, V)
+    logits = lm(inputs_embeds=x, use_cache=False).logits[0].float()  # (L, V) fp32, as the original
+    span = logits[p - 1 : p + a - 1]  # (A, V)
     return span.argmax(-1).tolist(), span.clone() if keep_logits else None
