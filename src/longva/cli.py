@@ -22,10 +22,10 @@ app = typer.Typer(
 
 
 def _register_all() -> None:
-    from longva.ablation.cli import register as register_ablation
     from longva.eval.cli import register as register_eval
     from longva.inference.cli import register as register_inference
     from longva.niah.cli import register as register_niah
+    from longva.recipes.ablation.ablate_cli import register as register_ablation
     from longva.recipes.cli import register as register_recipes
     from longva.serve.cli import register as register_serve
     from longva.train.cli import register as register_train

@@ -16,8 +16,8 @@ import pytest
 from ablate_run_helpers import tiny_base_set
 from ablation_fixtures import SEED_000, SEED_001
 
-from longva.ablation.vniah_grid import iso_token_frames, vniah_grid
 from longva.cli import main
+from longva.recipes.ablation.visual_tokens import iso_token_frames, vniah_grid
 
 BASE_FRAMES = [2, 16, 48]  # ablate_run_helpers.TINY
 EXTERNAL_001 = ("vqav2", "gqa", "textvqa", "refcoco", "ocid_ref", "pope", "agieval", "arc_easy")

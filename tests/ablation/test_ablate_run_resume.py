@@ -9,11 +9,10 @@ import io
 import pytest
 from ablate_run_helpers import tiny_base
 
-from longva.ablation.compiler import compile_plan
-from longva.ablation.evaluators import stage_tokens_per_s
 from longva.ablation.parse import parse_plan
-from longva.ablation.runner import run_plan
-from longva.ablation.table import Column, cell
+from longva.ablation.result_tables import Column, cell
+from longva.recipes.ablation.adapter import compile_recipe_plan, run_recipe_ablation
+from longva.recipes.ablation.recipe_metrics import stage_tokens_per_s
 from longva.recipes.runner import StageResult
 from longva.utils.io import append_jsonl
 
@@ -47,7 +46,7 @@ def cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def plan():
     base = tiny_base()
-    return compile_plan(parse_plan(PLAN, source="plan.md"), base=base), base
+    return compile_recipe_plan(parse_plan(PLAN, source="plan.md"), base=base), base
 
 
 def _snapshot(folder):
@@ -65,14 +64,14 @@ def test_a_killed_matrix_resumes_without_redoing_finished_runs(tmp_path, cache, 
             raise Killed
 
     with pytest.raises(Killed):
-        run_plan(compiled, out, base=base, threads=1, cache_dir=cache, on_run_done=kill_after_two)
+        run_recipe_ablation(compiled, out, base=base, threads=1, cache_dir=cache, on_run_done=kill_after_two)
     assert sorted(p.stem for p in (out / "variants").glob("*.json")) == sorted(done)
     # the second run died after its last stage but before its record: the stage cache must serve it all
     (out / "variants" / f"{done[1]}.json").unlink()
     finished = _snapshot(out / "variants")
     stage_marks = {d.name: (d / "DONE.json").stat().st_mtime_ns for d in cache.iterdir() if (d / "DONE.json").exists()}
 
-    result = run_plan(compiled, out, base=base, threads=1, cache_dir=cache)
+    result = run_recipe_ablation(compiled, out, base=base, threads=1, cache_dir=cache)
 
     assert result.reused == [done[0]]
     assert result.computed[0] == done[1] and len(result.computed) == len(result.matrix.runs) - 1 == 3
@@ -86,7 +85,7 @@ def test_a_killed_matrix_resumes_without_redoing_finished_runs(tmp_path, cache, 
 
 def test_seeds_give_mean_and_std_and_measurements_at_the_ablated_stage(tmp_path, cache, plan):
     compiled, base = plan
-    result = run_plan(compiled, tmp_path / "out", seeds=2, base=base, threads=1, cache_dir=cache)
+    result = run_recipe_ablation(compiled, tmp_path / "out", seeds=2, base=base, threads=1, cache_dir=cache)
     results = result.results
     assert results["seeds"] == [0, 1] and len(result.matrix.runs) == 8  # 4 configurations x 2 seeds
     assert len({run["stages"]["s0_text"] for p in results["provenance"] for run in p["runs"]}) == 2
@@ -109,11 +108,31 @@ def test_seeds_give_mean_and_std_and_measurements_at_the_ablated_stage(tmp_path,
     assert rows[0]["V-NIAH acc (std)"] != "" and "mean ± sample std" in (result.out_dir / "report.md").read_text()
 
 
+def test_more_seeds_extend_a_finished_run_without_redoing_its_seeds(tmp_path, cache, plan):
+    compiled, base = plan
+    out = tmp_path / "out"
+    one = run_recipe_ablation(compiled, out, seeds=1, base=base, threads=1, cache_dir=cache)
+    finished = _snapshot(out / "variants")
+    two = run_recipe_ablation(compiled, out, seeds=2, base=base, threads=1, cache_dir=cache)
+    assert sorted(two.reused) == sorted(one.records) and len(finished) == 4  # seed 0: as it was
+    assert len(two.computed) == 4 and {two.matrix.run(rid).seed for rid in two.computed} == {1}
+    assert {k: v for k, v in _snapshot(out / "variants").items() if k in finished} == finished
+    # every row ran with the baseline's seeds: the Δ column pairs them seed by seed
+    pooling = two.results["entries"][0]
+    base_values = pooling["rows"][0]["cells"]["vniah"]["values"]
+    for row in pooling["rows"][1:]:
+        delta = row["cells"]["delta:vniah"]
+        expected = [v - b for v, b in zip(row["cells"]["vniah"]["values"], base_values)]
+        assert delta["n"] == 2 and delta["values"] == pytest.approx(expected) and delta["ci95"] is not None
+        assert row["cells"]["verdict:vniah"]["verdict"] in ("better", "worse", "not resolved at this n")
+    assert two.results["seeds"] == [0, 1]
+
+
 def test_a_rerun_with_another_grid_is_a_new_run(tmp_path, cache, plan):
     """--vniah-grid frames changes the evaluated frames, hence the run key: never a stale reuse."""
     compiled, base = plan
-    iso = run_plan(compiled, tmp_path / "out", base=base, threads=1, cache_dir=cache)
-    frames = run_plan(compiled, tmp_path / "out", base=base, threads=1, cache_dir=cache, vniah_grid="frames")
+    iso = run_recipe_ablation(compiled, tmp_path / "out", base=base, threads=1, cache_dir=cache)
+    frames = run_recipe_ablation(compiled, tmp_path / "out", base=base, threads=1, cache_dir=cache, vniah_grid="frames")
     kernel_3 = next(r for r in frames.matrix.rows if r.variant.item == "average pooling with kernel size 3")
     assert frames.records[kernel_3.run_ids[0]]["vniah_grid"]["frames"] == [2, 16, 48]
     assert kernel_3.run_ids[0] in frames.computed and kernel_3.run_ids[0] not in iso.records

@@ -7,13 +7,13 @@ import re
 import pytest
 from ablation_fixtures import EXAMPLES, SEED_000, SEED_001
 
-from longva.ablation.compiler import compile_plan
 from longva.ablation.errors import CompileError
 from longva.ablation.knobs import Knob
 from longva.ablation.overrides import ExplicitOverrides, load_variant_map, parse_set
 from longva.ablation.parse import load_plan, parse_plan
 from longva.ablation.recognisers import Resolution
-from longva.ablation.registry import default_registry, recogniser, register_knob
+from longva.recipes.ablation.ablation_base import RecipeView
+from longva.recipes.ablation.adapter import compile_recipe_plan, longva_registry
 
 
 def entry(name: str, part: str, action: str, items=None, metrics: str = "V-NIAH accuracy") -> str:
@@ -24,7 +24,7 @@ def entry(name: str, part: str, action: str, items=None, metrics: str = "V-NIAH 
 
 
 def compile_text(text: str, base, **kw):
-    return compile_plan(parse_plan(text, source="t.md"), base=base, **kw)
+    return compile_recipe_plan(parse_plan(text, source="t.md"), base=base, **kw)
 
 
 def ok(compiled):
@@ -36,7 +36,7 @@ def ok(compiled):
 
 
 def test_seed_000_compiles_without_a_manual_map(base_7b):
-    compiled = compile_plan(load_plan(SEED_000), base=base_7b)
+    compiled = compile_recipe_plan(load_plan(SEED_000), base=base_7b)
     v = ok(compiled)
     pool = "Pooling Strategy Ablation"
     assert v[pool, "max pooling"].overrides == {"model.pooling.kind": "max"}
@@ -58,7 +58,7 @@ def test_seed_000_compiles_without_a_manual_map(base_7b):
 
 
 def test_seed_001_maps_another_papers_plan_onto_this_recipe(base_7b):
-    compiled = compile_plan(load_plan(SEED_001), base=base_7b)
+    compiled = compile_recipe_plan(load_plan(SEED_001), base=base_7b)
     v = ok(compiled)
     proj = "Projection Architecture Ablation"
     assert v[proj, "4-layer MLP"].overrides == {"model.projector.type": "mlp4x_gelu"}
@@ -83,7 +83,7 @@ def test_seed_001_maps_another_papers_plan_onto_this_recipe(base_7b):
 
 
 def test_seed_001_token_counts_literal(base_7b):
-    v = ok(compile_plan(load_plan(SEED_001), base=base_7b, counts="literal"))
+    v = ok(compile_recipe_plan(load_plan(SEED_001), base=base_7b, counts="literal"))
     tok = "Image Token Length Ablation"
     assert [v[tok, n].overrides for n in ("256", "512", "1024", "1536")] == [
         {"model.pooling.tokens_per_grid": n} for n in (256, 512, 1024, 1536)]
@@ -95,12 +95,14 @@ def test_seed_001_token_counts_literal(base_7b):
 
 
 def test_relative_counts_only_with_a_declared_numeric_base(base_7b):
-    from longva.ablation.tokens import near_square_count, scale_count
+    from longva.ablation.compiler import scale_count
+    from longva.recipes.ablation.visual_tokens import near_square_count
 
     assert [near_square_count(t) for t in (0.2, 3.16, 6.3, 12.6, 18.96, 50.6)] == [1, 4, 6, 12, 18, 50]
-    assert scale_count(256, "729", 9) == 4 and scale_count(256, "1,458", 18) == 4
-    assert scale_count(256, "729", 729) is None  # the bases agree: nothing to scale
-    assert scale_count(256, "SigLIP", 9) is None and scale_count(True, "729", 9) is None
+    rounded = near_square_count
+    assert scale_count(256, "729", 9, rounded) == 4 and scale_count(256, "1,458", 18, rounded) == 4
+    assert scale_count(256, "729", 729, rounded) is None  # the bases agree: nothing to scale
+    assert scale_count(256, "SigLIP", 9, rounded) is None and scale_count(True, "729", 9, rounded) is None
     # no "(currently X)" in the part: the count runs as written
     text = entry("Tokens", "Number of image tokens", "REPLACE", ["256"])
     assert ok(compile_text(text, base_7b))["Tokens", "256"].overrides == {"model.pooling.tokens_per_grid": 256}
@@ -109,7 +111,7 @@ def test_relative_counts_only_with_a_declared_numeric_base(base_7b):
 
 
 def test_json_has_one_object_per_variant(base_7b):
-    compiled = compile_plan(load_plan(SEED_001), base=base_7b)
+    compiled = compile_recipe_plan(load_plan(SEED_001), base=base_7b)
     objects = compiled.to_json()
     assert len(objects) == 1 + 7
     assert objects[0]["entry"] == "(baseline)" and objects[0]["is_baseline"]
@@ -121,26 +123,24 @@ def test_json_has_one_object_per_variant(base_7b):
 # ---- pooling arithmetic -----------------------------------------------------------------------
 
 
-def test_pooling_arithmetic_both_policies():
-    from longva.ablation.tokens import pooled_side, pooling_for_kernel
+def test_pooling_arithmetic_stride_follows_kernel(base_7b):
+    """24x24 with kernel k and stride k: 12x12, 8x8, 4x4 (the floor drops the ragged border)."""
+    from longva.recipes.ablation.visual_tokens import tokens_per_frame
 
-    follow = [pooled_side(24, **pooling_for_kernel(k, "stride_follows_kernel", 2, 2)) ** 2 for k in (2, 3, 5)]
-    keep = [pooled_side(24, **pooling_for_kernel(k, "keep_token_count", 2, 2)) ** 2 for k in (2, 3, 4, 5, 7)]
-    assert follow == [144, 64, 16]
-    assert keep == [144] * 5
+    pooled = [base_7b.apply({"model.pooling.kernel": k, "model.pooling.stride": k}) for k in (2, 3, 5)]
+    assert [tokens_per_frame(view) for view in pooled] == [144, 64, 16]
 
 
-def test_keep_token_count_policy_needs_a_padding_field(base_7b):
-    text = entry("Pool", "pooling", "REPLACE", ["average pooling with kernel size 3"])
-    compiled = compile_text(text, base_7b, policy="keep_token_count")
-    if base_7b.has("model.pooling.padding"):
-        assert ok(compiled)["Pool", "average pooling with kernel size 3"].tokens_per_frame == 144
-    else:
-        assert "keep_token_count needs model.pooling.padding" in compiled.errors[0]
+def test_the_keep_token_count_policy_is_gone(capsys):
+    """It needed a model.pooling.padding field the model does not have, so it could only fail."""
+    from longva.cli import main
+
+    assert main(["ablate", str(SEED_000), "--dry-run", "--pool-policy", "keep_token_count"]) == 2
+    assert "No such option: --pool-policy" in capsys.readouterr().err
 
 
 def test_token_count_resampling():
-    from longva.ablation.tokens import resample_plan
+    from longva.recipes.ablation.visual_tokens import resample_plan
 
     assert resample_plan(729, 256) == {"grid": "16x16", "method": "adaptive_pool", "warnings": []}
     big = resample_plan(729, 1536)
@@ -153,16 +153,16 @@ def test_token_count_resampling():
 
 @pytest.fixture
 def registry():
-    reg = default_registry().copy()
-    register_knob(Knob(id="test.time_travel", summary="time-travel interval s and repeats r",
-                       params={"s": "stages.s2_align.steps", "r": "stages.s2_align.batch_size"},
-                       patterns=[(r"\btime[- ]travel\b", 3)]), registry=reg)
-    register_knob(Knob(id="test.amis", summary="AMIS iterations T and samples K'",
-                       params={"T": "stages.s0_text.steps", "K'": "stages.s0_text.batch_size"},
-                       patterns=[(r"\bamis\b", 3)]), registry=reg)
-    register_knob(Knob(id="test.loss_weights", summary="loss weights λ_RGB and λ_depth",
-                       params={"λ_RGB": "stages.s0_text.lr", "λ_depth": "stages.s1_long.lr"},
-                       patterns=[(r"\bloss weights?\b", 3)]), registry=reg)
+    reg = longva_registry()
+    reg.add_knob(Knob(id="test.time_travel", summary="time-travel interval s and repeats r",
+                      params={"s": "stages.s2_align.steps", "r": "stages.s2_align.batch_size"},
+                      patterns=[(r"\btime[- ]travel\b", 3)]))
+    reg.add_knob(Knob(id="test.amis", summary="AMIS iterations T and samples K'",
+                      params={"T": "stages.s0_text.steps", "K'": "stages.s0_text.batch_size"},
+                      patterns=[(r"\bamis\b", 3)]))
+    reg.add_knob(Knob(id="test.loss_weights", summary="loss weights λ_RGB and λ_depth",
+                      params={"λ_RGB": "stages.s0_text.lr", "λ_depth": "stages.s1_long.lr"},
+                      patterns=[(r"\bloss weights?\b", 3)]))
     return reg
 
 
@@ -269,7 +269,9 @@ def test_stage_qualifiers(base_7b, part, stage, note):
 
 def test_schedule_without_a_stage_is_ambiguous(base_7b):
     compiled = compile_text(entry("S", "Learning rate schedule", "REPLACE", ["cosine"]), base_7b)
-    assert "names train.lr_schedule but not which stage; stages with one: s0_text, s1_long, s2_align" in compiled.errors[0]
+    # v0_vision (the tower's contrastive pretraining) has a schedule too
+    assert ("names train.lr_schedule but not which stage; stages with one: v0_vision, s0_text, s1_long, s2_align"
+            in compiled.errors[0])
 
 
 # ---- errors list the options ------------------------------------------------------------------
@@ -283,10 +285,9 @@ def test_unknown_part_is_unsupported_with_known_knobs(base_7b):
 
 
 def test_ambiguous_part_lists_the_knobs(base_7b, registry):
-    register_knob(Knob(id="test.other_pool", summary="another pooling", params={"kind": "model.pooling.kind"},
-                       patterns=[(r"\bpool(?:ing|ed)?\b", 3), (r"\bkernel\b", 1), (r"\bstride\b", 1),
-                                 (r"\b(?:token|spatial) (?:reduction|merging|downsampl\w*)\b", 2)]),
-                  registry=registry)
+    registry.add_knob(Knob(id="test.other_pool", summary="another pooling", params={"kind": "model.pooling.kind"},
+                           patterns=[(r"\bpool(?:ing|ed)?\b", 3), (r"\bkernel\b", 1), (r"\bstride\b", 1),
+                                     (r"\b(?:token|spatial) (?:reduction|merging|downsampl\w*)\b", 2)]))
     compiled = compile_text(entry("P", "spatial pooling", "REPLACE", ["fancy"]), base_7b, registry=registry)
     assert "ambiguous ablated part 'spatial pooling': matches knobs test.other_pool, vision.pooling" in compiled.errors[0]
 
@@ -327,7 +328,7 @@ def test_explicit_override_wins_and_unknown_paths_list_close_names(base_7b):
     explicit = ExplicitOverrides()
     explicit.add_item(*parse_set("Enc/Variant B: model.encoding.max_grids=16", ["Enc"]))
     explicit.add_item(*parse_set("Enc/Variant C: model.encoding.max_grid=16", ["Enc"]))
-    v = {x.item: x for x in compile_plan(plan, base=base_7b, explicit=explicit).variants}
+    v = {x.item: x for x in compile_recipe_plan(plan, base=base_7b, explicit=explicit).variants}
     assert v["Variant B"].overrides == {"model.encoding.max_grids": 16} and v["Variant B"].recogniser == "explicit"
     assert "unknown config path 'model.encoding.max_grid'" in v["Variant C"].error
     assert "did you mean max_grids" in v["Variant C"].error
@@ -339,7 +340,7 @@ def test_variant_map_file_and_part_choice(base_7b, tmp_path):
     path = tmp_path / "map.yaml"
     path.write_text('"Odd":\n  fewer: {model.pooling.kernel: 4, model.pooling.stride: 4}\n  more: "model.pooling.kind=none"\n'
                     '"Sched":\n  _part: train.lr_schedule@s2_align\n', encoding="utf-8")
-    v = ok(compile_plan(plan, base=base_7b, explicit=load_variant_map(path)))
+    v = ok(compile_recipe_plan(plan, base=base_7b, explicit=load_variant_map(path)))
     assert v["Odd", "fewer"].tokens_per_frame == 36 and v["Odd", "more"].tokens_per_frame == 576
     assert v["Sched", "cosine"].stage == "s2_align"
 
@@ -349,7 +350,7 @@ def test_explicit_names_must_exist(base_7b):
     explicit = ExplicitOverrides()
     explicit.add_item("Enc", "AnyRez", {"model.encoding.scheme": "anyres"})
     with pytest.raises(CompileError, match="names item 'anyrez' of entry 'Enc', which has no such item; items: 'AnyRes'"):
-        compile_plan(plan, base=base_7b, explicit=explicit)
+        compile_recipe_plan(plan, base=base_7b, explicit=explicit)
 
 
 def test_inline_explicit_override(base_7b):
@@ -363,7 +364,7 @@ def test_inline_explicit_override(base_7b):
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name[:40])
 def test_example_plans_compile_or_fail_per_entry_with_a_clear_message(base_7b, path):
     plan = load_plan(path)
-    compiled = compile_plan(plan, base=base_7b)
+    compiled = compile_recipe_plan(plan, base=base_7b)
     for e in plan.entries:
         variants = [v for v in compiled.variants if v.entry == e.name]
         assert variants, e.name
@@ -375,7 +376,7 @@ def test_example_plans_compile_or_fail_per_entry_with_a_clear_message(base_7b, p
 
 
 def test_an_example_entry_that_names_nothing_of_ours(base_7b):
-    compiled = compile_plan(load_plan(next(p for p in EXAMPLES if "visualdet3d" in p.name)), base=base_7b)
+    compiled = compile_recipe_plan(load_plan(next(p for p in EXAMPLES if "visualdet3d" in p.name)), base=base_7b)
     assert sum("unsupported for this recipe" in e for e in compiled.errors) == 4
 
 
@@ -386,18 +387,16 @@ def test_an_example_entry_that_names_nothing_of_ours(base_7b):
 def test_seeds_on_the_toy_recipe_base(quick):
     """Both seeds compile on the toy recipe itself (48 px / patch 8 = 6x6 patches), no manual map:
     kernel 5 fits the 6x6 map, and each pooling kernel gives its own token count."""
-    from longva.ablation.recipe import RecipeView
-
     base = RecipeView.default(quick=quick)
     assert base.model_config().vision.grid_side == 6
-    compiled = compile_plan(load_plan(SEED_000), base=base)
+    compiled = compile_recipe_plan(load_plan(SEED_000), base=base)
     v = ok(compiled)
     assert compiled.baseline.tokens_per_frame == 9  # 6x6 -> 2x2 avg pool -> 3x3
     pool = "Pooling Strategy Ablation"
     tokens = [v[pool, i].tokens_per_frame for i in ("max pooling", "average pooling with kernel size 3",
                                                     "average pooling with kernel size 5")]
     assert tokens == [9, 4, 1]  # 6x6: k=3 s=3 -> 2x2, k=5 s=5 -> 1x1 (floor drops a border column)
-    seed_001 = compile_plan(load_plan(SEED_001), base=base)
+    seed_001 = compile_recipe_plan(load_plan(SEED_001), base=base)
     assert seed_001.errors == []
     cross = next(x for x in seed_001.variants if x.item == "Cross-attention layers")
     assert cross.overrides["model.projector.num_queries"] == 36
@@ -408,7 +407,7 @@ def test_plugin_recogniser_extends_a_knob(base_7b, registry):
     text = entry("Enc", "image encoding scheme", "REPLACE", ["6 tiles"])
     assert "cannot resolve replacement '6 tiles'" in compile_text(text, base_7b, registry=registry).errors[0]
 
-    @recogniser("vision.encoding", "test.tiles", registry=registry)
+    @registry.recogniser("vision.encoding", "test.tiles")
     def tiles(item, ctx):
         m = re.fullmatch(r"(\d+) tiles", item.text)
         return Resolution({"max_grids": int(m.group(1))}, "test.tiles") if m else None
@@ -427,8 +426,7 @@ def test_removing_the_projector_needs_equal_widths(base_7b):
 
 
 def test_ablation_base_keeps_the_recipes_visual_token_lengths():
-    from longva.ablation.recipe import RecipeView
-    from longva.ablation.tokens import budget
+    from longva.recipes.ablation.visual_tokens import budget
     from longva.recipes.config import RecipeConfig
 
     recipe, base = RecipeConfig(), RecipeView.default()
@@ -444,3 +442,78 @@ def test_ablation_base_keeps_the_recipes_visual_token_lengths():
         scaled, original = base.get(f"stages.s2_align.{path}"), getattr(recipe.stages.s2_align, path)
         assert abs(scaled * theirs - original * ours) <= theirs / 2
     assert base.get("stages.s2_align.max_grids") == 14  # 14 x 9 = 126 tokens vs the recipe's 32 x 4 = 128
+
+
+# ---- underspecified items and what each refusal names -------------------------------------------
+
+
+@pytest.mark.parametrize("part, item", [
+    ("image encoding (UniRes / AnyRes)", "UniRes variant 1"),  # names only the current scheme
+    ("image encoding scheme", "UniRes version 2"),
+    ("pooling strategy", "improved average pooling"),
+    ("vision-language projector", "alternative 2-layer MLP"),
+    ("image encoding scheme", "Variant 1"),
+])
+def test_vague_items_are_refused_never_mapped_to_the_baseline(base_7b, part, item):
+    compiled = compile_text(entry("E", part, "REPLACE", [item]), base_7b)
+    (variant,) = compiled.variants
+    assert not variant.is_baseline and variant.error is not None and "\n" not in variant.error
+    assert "underspecified: say what differs" in variant.error
+    assert variant.error.startswith(f"t.md:5: entry 'E', item {item!r}: ")
+    assert compiled.runs == [compiled.baseline.run_id]  # nothing runs for it
+    with pytest.raises(CompileError, match="underspecified: say what differs"):
+        compiled.raise_if_unresolved()
+
+
+def test_an_explicit_override_gives_a_vague_item_its_meaning(base_7b):
+    plan = parse_plan(entry("E", "image encoding (UniRes / AnyRes)", "REPLACE", ["UniRes variant 1"]), source="t.md")
+    explicit = ExplicitOverrides()
+    explicit.add_item(*parse_set("E/UniRes variant 1: model.encoding.max_grids=16", ["E"]))
+    variant = ok(compile_recipe_plan(plan, base=base_7b, explicit=explicit))["E", "UniRes variant 1"]
+    assert variant.overrides == {"model.encoding.max_grids": 16} and not variant.is_baseline
+
+
+def test_a_vague_item_that_names_another_value_runs_it_and_says_so(base_7b):
+    variant = ok(compile_text(entry("E", "image encoding scheme", "REPLACE", ["AnyRes variant 2"]), base_7b))[
+        "E", "AnyRes variant 2"]
+    assert variant.overrides == {"model.encoding.scheme": "anyres"}
+    assert any("'variant 2' says that something differs without saying what; it is not applied" in w
+               for w in variant.warnings)
+
+
+def test_the_dry_run_refuses_an_underspecified_item_in_one_line(tmp_path, capsys):
+    from longva.cli import main
+
+    plan = tmp_path / "plan.md"
+    plan.write_text(entry("Enc", "image encoding scheme", "REPLACE", ["UniRes variant 1", "AnyRes"]), encoding="utf-8")
+    assert main(["ablate", str(plan), "--dry-run", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "underspecified: say what differs" in err and err.startswith(f"error: {plan}:5:")
+
+
+# each refusal names what is missing: a capability of the recipe, or a wording of the plan
+REFUSALS = [
+    (entry("Tower", "vision encoder", "REPLACE", ["EVA-CLIP"]), "vision tower 'EVA-CLIP' is not supported; known:"),
+    (entry("Proj", "projector", "REPLACE", ["C-Abstractor"]),
+     "projector 'C-Abstractor' is not implemented; known types:"),
+    (entry("Sched", "LR schedule during alignment", "REPLACE", ["WSD"]),
+     "schedule 'WSD' is not implemented in longva.train.schedules; known kinds:"),
+    (entry("Pool", "pooling", "REPLACE", ["attention pooling"]), "needs a trained pooling module this recipe does not"),
+    (entry("Graph", "hypergraph structure in table encoder", "REPLACE", ["GNN"]),
+     "names none of its knobs (missing: a knob for 'hypergraph structure'"),
+    (entry("Which", "Learning rate schedule", "REPLACE", ["cosine"]), "names train.lr_schedule but not which stage"),
+    (entry("Rope", "RoPE base frequency", "REMOVE"), "cannot be REMOVEd; it is a parameter; use REPLACE with values"),
+    (entry("Vague", "image encoding scheme", "REPLACE", ["UniRes variant 1"]), "underspecified: say what differs"),
+    (entry("Words", "image encoding scheme", "REPLACE", ["Variant B"]),
+     "cannot resolve replacement 'Variant B' for knob vision.encoding; known values: UniRes, AnyRes"),
+    (entry("Dyn", "number of image tokens", "REPLACE", ["dynamic per image"]),
+     "no item of entry 'Dyn' is a value vision.tokens_per_grid (visual tokens per grid"),
+    (entry("Metric", "pooling", "REPLACE", ["max pooling"], metrics="Video MMX"),
+     "unknown metric 'Video MMX' (closest:"),
+]
+
+
+@pytest.mark.parametrize("text, missing", REFUSALS, ids=[r[1][:30] for r in REFUSALS])
+def test_every_refusal_names_what_is_missing(base_7b, text, missing):
+    errors = compile_text(text, base_7b).errors
+    assert len(errors) == 1 and missing in errors[0] and "\n" not in errors[0], errors

@@ -6,7 +6,7 @@ import pytest
 
 from longva.ablation.items import entry_items, make_item, parse_assignments, parse_number
 from longva.ablation.parse import parse_plan
-from longva.ablation.text import split_metrics
+from longva.ablation.plan_text import split_metrics
 
 
 @pytest.mark.parametrize("text, value", [

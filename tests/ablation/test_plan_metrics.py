@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from longva.ablation.errors import UnknownMetricError
-from longva.ablation.metrics import MetricSpec, default_metrics, register_metric
+from longva.ablation.metric_registry import MetricSpec
+from longva.recipes.ablation.adapter import longva_registry
+
+
+def default_metrics():
+    """The LongVA recipe's metric registry."""
+    return longva_registry().metrics
 
 
 @pytest.mark.parametrize("name, mid, params", [
@@ -44,8 +50,18 @@ def test_video_mme_is_not_available_without_data_and_names_its_proxy(tmp_path, m
     assert resolved.proxy == "video_qa_proxy"
     assert resolved.to_json()["reported_alongside"] == "video_qa_proxy (synthetic proxy; not videomme)"
     (tmp_path / "videomme").mkdir()
-    (tmp_path / "videomme" / "test.parquet").write_bytes(b"x")
-    assert default_metrics().resolve("Video-MME").status == f"available: dataset at {tmp_path / 'videomme'}"
+    (tmp_path / "videomme" / "test.parquet").write_bytes(b"x")  # not the official layout: still absent
+    assert not default_metrics().resolve("Video-MME").available
+
+
+def test_video_mme_is_available_with_a_copy_in_the_official_layout(tmp_path, monkeypatch):
+    from longva.eval.videomme_synthetic import write_synthetic_videomme
+
+    monkeypatch.setenv("LONGVA_DATA_DIR", str(tmp_path))
+    write_synthetic_videomme(tmp_path / "videomme", videos_per_duration=1)
+    resolved = default_metrics().resolve("Video-MME")
+    assert resolved.status == f"available: dataset at {tmp_path / 'videomme'}"
+    assert resolved.proxy is None and "reported_alongside" not in resolved.to_json()  # the proxy is a fallback
 
 
 def test_built_in_and_measured_metrics_are_available():
@@ -64,9 +80,8 @@ def test_unknown_metric_lists_closest_and_known():
 
 
 def test_plugins_register_metrics_without_touching_the_core():
-    registry = default_metrics().copy()
-    register_metric(MetricSpec("psnr", ("PSNR", "peak signal-to-noise ratio"), "evaluator", "image PSNR"),
-                    registry=registry)
-    assert registry.resolve("PSNR").id == "psnr"
+    registry = longva_registry()
+    registry.add_metric(MetricSpec("psnr", ("PSNR", "peak signal-to-noise ratio"), "evaluator", "image PSNR"))
+    assert registry.metrics.resolve("PSNR").id == "psnr"
     with pytest.raises(UnknownMetricError):
-        default_metrics().resolve("PSNR")  # the default registry is untouched
+        default_metrics().resolve("PSNR")  # another registry is untouched

@@ -134,7 +134,7 @@ def test_python_literal_items_become_dicts_and_sets_stay_text():
 
 
 def test_mojibake_repair():
-    from longva.ablation.text import repair_mojibake
+    from longva.ablation.plan_text import repair_mojibake
 
     assert repair_mojibake("ðŸ§\u00a0 Reasoning Trace") == "🧠 Reasoning Trace"
     assert repair_mojibake("ðŸ“‹ Ablation Plan") == "📋 Ablation Plan"

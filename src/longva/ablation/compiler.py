@@ -11,31 +11,46 @@ component (the knob must be addable). The baseline is one shared run; items that
 "(default)" or equal the base become baseline rows (no extra run), and variants with identical
 configurations across entries share one run (same `run_id`, the config hash).
 
+An item that names nothing beyond the knob's current value plus a vague qualifier ("UniRes
+variant 1", "improved pooling") is refused as underspecified, never mapped to the baseline; an
+explicit override can still give it a meaning.
+
 Nothing raises on a bad entry: every problem becomes a variant with `error` set (one line with
-file:line), so a dry run shows all of them at once; `CompiledPlan.raise_if_unresolved()` is what
-refuses to run.
+file:line, saying what is missing: a capability of the recipe or a wording of the plan), so a dry
+run shows all of them at once; `CompiledPlan.raise_if_unresolved()` is what refuses to run.
+
+Recipe facts come from the registry's target (`target.Target`): which stages a change re-runs,
+the facts a variant derives (tokens per frame, ...) and which papers the recipe reproduces.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from longva.ablation.errors import CompileError, UnknownMetricError, located
 from longva.ablation.items import Item, entry_items
-from longva.ablation.knobs import BoundKnob, Knob, bind
-from longva.ablation.metrics import MetricRegistry, ResolvedMetric, default_metrics
+from longva.ablation.knobs import BoundKnob, Knob, bind, resolve_part
+from longva.ablation.metric_registry import ResolvedMetric
 from longva.ablation.overrides import ExplicitOverrides
-from longva.ablation.part_resolution import resolve_part
 from longva.ablation.plan import Action, Plan, PlanEntry
-from longva.ablation.recipe import STAGES, RecipeView, stage_of, stages_from
-from longva.ablation.recognisers import Context, Resolution, UnsupportedValue, resolve_item
-from longva.ablation.registry import KnobRegistry, default_registry
-from longva.ablation.tokens import COUNT_POLICIES, POLICIES, budget, scale_count
+from longva.ablation.recognisers import (
+    Context,
+    Resolution,
+    UnsupportedValue,
+    resolve_item,
+    vague_qualifier,
+)
+from longva.ablation.registry import Registry
+from longva.ablation.target import ConfigView
 from longva.errors import ConfigError
 
 BASELINE = "(baseline)"
-RECIPE_PAPERS = ("long_context_transfer_from_language_to_vision", "longva")  # paper slugs of our recipe
+# A plan about another model may give counts on its own scale and say so ("Number of image tokens
+# (currently 729)"). `relative` runs each value at the same ratio to this recipe's base (256 of 729
+# -> 3 of a base 9: the plan's "about a third of the tokens"); `literal` runs the number as written.
+COUNT_POLICIES = ("relative", "literal")
 
 
 @dataclass
@@ -75,9 +90,9 @@ class Variant:
 class CompiledPlan:
     plan: Plan
     base_origin: str
-    policy: str
     baseline: Variant
     variants: list[Variant]
+    registry: Registry  # its metrics evaluate the runs, its target runs them
     counts: str = "relative"  # COUNT_POLICIES
 
     @property
@@ -104,61 +119,60 @@ class CompiledPlan:
 
 @dataclass(frozen=True)
 class _Env:
-    base: RecipeView
-    registry: KnobRegistry
-    metrics: MetricRegistry
+    base: ConfigView
+    registry: Registry
     explicit: ExplicitOverrides
-    policy: str
     skip_unknown_metrics: bool
     data_dir: str | None
     base_hash: str
-    foreign_paper: str | None  # the plan's paper when it is not LongVA's
+    foreign_paper: str | None  # the plan's paper when it is not one the recipe reproduces
     counts: str = "relative"  # COUNT_POLICIES: how a count on the plan's own scale is applied
 
+    @property
+    def target(self) -> Any:
+        return self.registry.target
 
 
 def compile_plan(
     plan: Plan,
-    base: RecipeView | None = None,
-    registry: KnobRegistry | None = None,
-    metrics: MetricRegistry | None = None,
+    registry: Registry,
+    base: ConfigView,
     explicit: ExplicitOverrides | None = None,
-    policy: str = "stride_follows_kernel",
     skip_unknown_metrics: bool = False,
     data_dir: str | None = None,
     counts: str = "relative",
 ) -> CompiledPlan:
-    if policy not in POLICIES:
-        raise CompileError(f"unknown pooling policy {policy!r}; expected one of {', '.join(POLICIES)}")
+    """Compile `plan` against `base` with what `registry` knows (its target must be set)."""
     if counts not in COUNT_POLICIES:
         raise CompileError(f"--counts {counts!r}: expected one of {', '.join(COUNT_POLICIES)}")
-    base = base or RecipeView.default()
-    env = _Env(base, registry or default_registry(), metrics or default_metrics(), explicit or ExplicitOverrides(),
-               policy, skip_unknown_metrics, data_dir, base.config_hash(), _foreign_paper(plan), counts)
+    if registry.target is None:
+        raise CompileError("the ablation registry has no target recipe; register a recipe adapter first")
+    env = _Env(base, registry, explicit or ExplicitOverrides(), skip_unknown_metrics, data_dir, base.config_hash(),
+               _foreign_paper(plan, registry.target.papers), counts)
     items = {e.name: entry_items(e) for e in plan.entries}
     env.explicit.check_names({name: [i.label for i in its] for name, its in items.items()})
     variants = [v for entry in plan.entries for v in _compile_entry(entry, items[entry.name], env)]
     baseline = _baseline(plan, variants, env)
     _mark_duplicates(baseline, variants)
-    return CompiledPlan(plan, base.origin, policy, baseline, variants, counts)
+    return CompiledPlan(plan, base.origin, baseline, variants, registry, counts)
 
 
-def _foreign_paper(plan: Plan) -> str | None:
-    """The plan's paper when it is about another paper than LongVA (its entries get mapped)."""
-    if plan.paper and not any(p in plan.paper.lower() for p in RECIPE_PAPERS):
+def _foreign_paper(plan: Plan, papers: tuple[str, ...]) -> str | None:
+    """The plan's paper when it is about another paper than the recipe's (its entries get mapped)."""
+    if plan.paper and not any(p in plan.paper.lower() for p in papers):
         return plan.paper
     return None
 
 
 def _baseline(plan: Plan, variants: list[Variant], env: _Env) -> Variant:
-    facts = budget(env.base)
+    facts, warnings = env.target.facts(env.base)
     seen: dict[str, ResolvedMetric] = {}
     for v in variants:
         for m in v.metrics:
             seen.setdefault(m.label(), m)
     return Variant(
-        entry=BASELINE, item="base recipe", action="BASELINE", is_baseline=True, stages=list(STAGES),
-        tokens_per_frame=facts["facts"]["tokens_per_frame"], derived=facts["facts"], warnings=facts["warnings"],
+        entry=BASELINE, item="base recipe", action="BASELINE", is_baseline=True, stages=list(env.target.stages),
+        tokens_per_frame=facts.get("tokens_per_frame"), derived=facts, warnings=warnings,
         metrics=list(seen.values()), run_id=env.base_hash,
         notes=[f"base: {env.base.origin}; shared by {', '.join(repr(e.name) for e in plan.entries)}"]
         + ([f"plan written for {env.foreign_paper!r}: its entries are applied to this recipe's equivalents"]
@@ -198,7 +212,22 @@ def _compile_entry(entry: PlanEntry, items: list[Item], env: _Env) -> list[Varia
         variant = _compile_item(entry, item, bound, env, declared)
         variant.metrics, variant.entry_notes = metrics, entry_notes
         out.append(variant)
+    if bound is not None:
+        _name_what_is_missing(entry, bound, [v for v in out if v.item is not None and v.recogniser != "explicit"])
     return out
+
+
+def _name_what_is_missing(entry: PlanEntry, bound: BoundKnob, variants: list[Variant]) -> None:
+    """When the knob takes none of the entry's items, the recipe lacks what they name, or the part
+    means another knob: say so on each item nothing recognised (not only "cannot resolve")."""
+    if not variants or any(v.error is None for v in variants):
+        return
+    knob = bound.knob
+    hint = (f"; no item of entry {entry.name!r} is a value {knob.id} ({knob.summary}) can take: this recipe"
+            f" lacks what they name, or the part means another knob (--part '{entry.name}=<knob id>')")
+    for v in variants:
+        if v.error and f": cannot resolve replacement {v.item!r}" in v.error:
+            v.error += hint
 
 
 def _targets(entry: PlanEntry, items: list[Item]) -> list[Item]:
@@ -215,16 +244,17 @@ def _explicit(entry: PlanEntry, item: Item, env: _Env) -> dict[str, Any] | None:
 
 def _entry_metrics(entry: PlanEntry, env: _Env) -> tuple[list[ResolvedMetric], list[Variant]]:
     """Resolved metrics, and one error for all unknown names of the entry (with closest ids)."""
+    metrics = env.registry.metrics
     resolved, unknown = [], []
     for name in entry.metrics:
         try:
-            resolved.append(env.metrics.resolve(name, env.data_dir, env.skip_unknown_metrics))
+            resolved.append(metrics.resolve(name, env.data_dir, env.skip_unknown_metrics))
         except UnknownMetricError:
-            unknown.append(f"{name!r} (closest: {', '.join(env.metrics.closest(name))})")
+            unknown.append(f"{name!r} (closest: {', '.join(metrics.closest(name))})")
     if not unknown:
         return resolved, []
     message = (f"entry {entry.name!r}: unknown metric{'s' if len(unknown) > 1 else ''} {'; '.join(unknown)};"
-               f" known: {', '.join(sorted(env.metrics.specs))} (or --skip-unknown-metrics)")
+               f" known: {', '.join(sorted(metrics.specs))} (or --skip-unknown-metrics)")
     return resolved, [_error(entry, None, located(entry.source, entry.metrics_line or entry.line, message))]
 
 
@@ -234,10 +264,11 @@ def _bind_entry(entry: PlanEntry, items: list[Item], env: _Env) -> tuple[BoundKn
     chosen = env.explicit.part_for(entry.name)
     if chosen is not None:
         knob_id, stage = chosen
-        bound = bind(env.registry.knob(knob_id), text, stage, shown=entry.ablated_part)
+        bound = bind(env.registry.knob(knob_id), text, env.registry.stage_qualifiers, stage,
+                     shown=entry.ablated_part)
         return bound, [*bound.notes, f"knob {knob_id} chosen with --part"], None
-    match = resolve_part(entry.ablated_part, env.registry, lambda knob: _understood(knob, text, items, env))
-    bound = bind(match.knob, text, shown=entry.ablated_part)
+    match = resolve_part(entry.ablated_part, env.registry.knobs, lambda knob: _understood(knob, text, items, env))
+    bound = bind(match.knob, text, env.registry.stage_qualifiers, shown=entry.ablated_part)
     notes = list(bound.notes)
     if env.foreign_paper and not bound.knob.equivalence:
         notes.append(f"applied as this recipe's {bound.knob.id}: {bound.knob.summary}")
@@ -249,13 +280,13 @@ def _bind_entry(entry: PlanEntry, items: list[Item], env: _Env) -> tuple[BoundKn
 def _understood(knob: Knob, text: str, items: list[Item], env: _Env) -> tuple[int, int]:
     """How many items the knob's recognisers understand (the part-resolution cross-check)."""
     try:
-        bound = bind(knob, text)
+        bound = bind(knob, text, env.registry.stage_qualifiers)
     except CompileError:
         return 0, len(items)
     count = 0
     for item in items:
         try:
-            count += resolve_item(item, Context(bound, env.base, env.policy), env.registry) is not None
+            count += resolve_item(item, Context(bound, env.base), env.registry.chain(knob.id)) is not None
         except (UnsupportedValue, CompileError, ConfigError):
             pass
     return count, len(items)
@@ -290,7 +321,7 @@ def _compile_item(entry: PlanEntry, item: Item, bound: BoundKnob | None, env: _E
             variant.warnings += resolution.warnings
             overrides = _to_paths(resolution, bound, env)
             overrides = _relative_count(overrides, bound, declared, env, variant)
-        _finish(variant, item, overrides, env)
+        _finish(variant, item, overrides, env, vague=None if explicit is not None else vague_qualifier(item.text))
     except (CompileError, ConfigError, UnsupportedValue) as e:
         variant.error = f"{where}: {e}"
     return variant
@@ -308,11 +339,13 @@ def _resolve(entry: PlanEntry, item: Item, bound: BoundKnob, env: _Env) -> Resol
             raise CompileError(f"knob {knob.id!r} cannot be ADDed without items (nothing to enable);"
                                " list the values to add")
         return Resolution(dict(knob.addable), "knob.add")
-    resolution = resolve_item(item, Context(bound, env.base, env.policy, entry.name), env.registry)
+    resolution = resolve_item(item, Context(bound, env.base, entry.name), env.registry.chain(knob.id))
     if resolution is None:
+        vague = vague_qualifier(item.text)
+        why = (f"; underspecified: say what differs ({vague!r} names no value of {knob.id})" if vague else "")
         raise CompileError(f"cannot resolve replacement {item.label!r} for knob {knob.id}; known values:"
                            f" {', '.join(knob.examples) or knob.describe_params()}; or give an explicit override"
-                           f" (--set '{entry.name}/{item.label}: path=value' or --variant-map FILE)")
+                           f" (--set '{entry.name}/{item.label}: path=value' or --variant-map FILE){why}")
     return resolution
 
 
@@ -332,42 +365,54 @@ def _to_paths(resolution: Resolution, bound: BoundKnob, env: _Env) -> dict[str, 
     return out
 
 
+def scale_count(value: Any, declared: str | None, ours: Any, round_count: Callable[[float], int]) -> int | None:
+    """`value` on the plan's scale (whose base is `declared`) at the same ratio to `ours`, rounded
+    by `round_count`; None when there is nothing to scale (no numeric declared base, or the two
+    bases agree)."""
+    try:
+        theirs = float(str(declared).replace(",", ""))
+    except ValueError:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not isinstance(ours, (int, float)):
+        return None
+    if theirs <= 0 or theirs == ours:
+        return None
+    return round_count(value * ours / theirs)
+
+
 def _relative_count(overrides: dict[str, Any], bound: BoundKnob, declared: str | None, env: _Env,
                     variant: Variant) -> dict[str, Any]:
     """A count given on the plan's own scale ("256 of (currently) 729") applied at the same ratio
     to this recipe's base (--counts relative); literal values are kept otherwise."""
-    knob = bound.knob
-    if (env.counts != "relative" or declared is None or not knob.relative_counts or knob.scalar is None
+    knob, scaling = bound.knob, bound.knob.relative_counts
+    if (env.counts != "relative" or declared is None or scaling is None or knob.scalar is None
             or knob.current is None):
         return overrides
     path, ours = bound.path(knob.scalar), knob.current(env.base, bound)
     value = overrides.get(path)
-    scaled = scale_count(value, declared, ours)
+    scaled = scale_count(value, declared, ours, scaling.round)
     if scaled is None:
         return overrides
-    variant.notes.append(f"{knob.scalar} {value} on the plan's scale ({value / float(declared.replace(',', '')):.3g}x"
-                         f" its {declared}) runs as {scaled} = {scaled / ours:.3g}x this recipe's {ours}, the nearest"
-                         f" count with a 2-D token grid (--counts literal keeps {value})")
+    ratio = value / float(declared.replace(",", ""))
+    variant.notes.append(f"{knob.scalar} {value} on the plan's scale ({ratio:.3g}x its {declared}) runs as"
+                         f" {scaled} = {scaled / ours:.3g}x this recipe's {ours}, {scaling.rule}"
+                         f" (--counts literal keeps {value})")
     variant.derived["plan_value"] = value
     return {**overrides, path: scaled}
 
 
-def _finish(variant: Variant, item: Item, overrides: dict[str, Any], env: _Env) -> None:
+def _finish(variant: Variant, item: Item, overrides: dict[str, Any], env: _Env, vague: str | None) -> None:
     overrides = {path: _coerce(env.base.get(path), value) for path, value in overrides.items()}
     variant.overrides = overrides  # kept on failure too: the error row shows what was attempted
     view = env.base.apply(overrides)
-    try:
-        facts = budget(view)
-    except ConfigError as e:  # token arithmetic failed: say which grid it ran on and how to change it
-        vision = view.model_config().vision
-        raise CompileError(f"{e} (native grid {vision.grid_side}x{vision.grid_side} = image_size {vision.image_size}"
-                           f" / patch_size {vision.patch_size}; a larger grid: --base-set"
-                           " model.vision.hf_config.image_size=N)") from None
-    variant.tokens_per_frame = facts["facts"]["tokens_per_frame"]
-    variant.derived = {**variant.derived, **facts["facts"]}
-    variant.warnings += facts["warnings"]
+    facts, warnings = env.target.facts(view)
+    variant.tokens_per_frame = facts.get("tokens_per_frame")
+    variant.derived = {**variant.derived, **facts}
+    variant.warnings += warnings
     variant.run_id = view.config_hash()
     same_as_base = variant.run_id == env.base_hash
+    if vague and not item.default_marked:
+        _check_specified(variant, item, vague, same_as_base)
     variant.is_baseline = same_as_base or item.default_marked
     if item.default_marked and not same_as_base:
         variant.warnings.append("marked as the plan's default but differs from this recipe's base;"
@@ -376,11 +421,23 @@ def _finish(variant: Variant, item: Item, overrides: dict[str, Any], env: _Env) 
         variant.run_id = env.base_hash
         variant.notes.append("equals the base recipe: no extra run; the baseline row stands for it")
         return
-    variant.stages = stages_from(min((stage_of(p) for p in overrides), key=STAGES.index))
+    variant.stages = env.target.stages_rerun(overrides)
+
+
+def _check_specified(variant: Variant, item: Item, vague: str, same_as_base: bool) -> None:
+    """An item whose words name only the current value plus a vague qualifier is refused; one that
+    names another value runs that value, and says the qualifier was not applied."""
+    shown = ", ".join(f"{k}={v!r}" for k, v in variant.overrides.items()) or "nothing"
+    if same_as_base:
+        raise CompileError(f"underspecified: say what differs; {item.label!r} names only this recipe's current"
+                           f" value ({shown}) plus {vague!r}; name the value that differs or give an explicit"
+                           f" override (--set '{variant.entry}/{item.label}: path=value' or --variant-map FILE)")
+    variant.warnings.append(f"{vague!r} says that something differs without saying what; it is not applied:"
+                            f" the run sets {shown}")
 
 
 def _coerce(old: Any, new: Any) -> Any:
-    """A scalar written for a list-valued path (e.g. V-NIAH frames) means a one-element list."""
+    """A scalar written for a list-valued path (e.g. evaluation frame counts) means a one-element list."""
     if isinstance(old, list) and not isinstance(new, list):
         return [new]
     return new

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from longva.ablation.plan import PlanEntry
-from longva.ablation.text import literal_item, split_top_level
+from longva.ablation.plan_text import literal_item, split_top_level
 from longva.utils.dataclass_config import parse_scalar
 
 _DEFAULT_MARK = re.compile(
@@ -115,7 +115,7 @@ def _text_item(raw: str, line: int | None) -> Item:
 def parse_number(text: str) -> tuple[float | int, str | None] | None:
     """`256`, `1e-4`, `1,000`, `10^9`, `3M`, `224K`, `150 samples`, `10%` -> (value, unit).
 
-    K/M/B/G multiply by 10^3/10^6/10^9/10^9 (decimal, as LongVA's "224K" = 224,000 tokens).
+    K/M/B/G multiply by 10^3/10^6/10^9/10^9 (decimal: "224K" tokens = 224,000).
     """
     m = _NUMBER.match(text.strip())
     if m is None:

@@ -1,27 +1,45 @@
-"""Knobs: the ablatable design choices of our recipe, and how a plan's part text binds to one.
+"""Knobs: the ablatable design choices of a recipe, and which knob a plan's ablated part names.
 
-A knob declares named params mapped to config paths, the phrases that name it (weighted
-regexes over the ablated-part text), param aliases (`k`, `kernel size` -> `kernel`), what a
-bare number sets, and its REMOVE / ADD semantics. Per-stage knobs (LR schedule, RoPE base,
-context length, ...) use `{stage}` in their paths; the stage comes from qualifiers in the part
-text ("during long context training" -> s1_long), else from the knob's default stage, else it
-is an ambiguity error.
+A knob declares named params mapped to config paths, the phrases that name it (weighted regexes
+over the ablated-part text), param aliases (`k`, `kernel size` -> `kernel`), what a bare number
+sets, and its REMOVE / ADD semantics. Per-stage knobs (an LR schedule, ...) use `{stage}` in
+their paths; the stage comes from qualifiers in the part text (the recipe registers them, e.g.
+"during long context training" -> its long-context stage), else from the knob's default stage,
+else it is an ambiguity error.
+
+Part resolution: the part is split into a head (what is ablated) and a tail (where: "in UniRes
+encoding scheme", "during long context training", "between image encoder and language model");
+head matches count three times as much as tail matches, so "Pooling strategy in UniRes encoding
+scheme" is about pooling, not the encoding. Knobs that reach the threshold get a bonus when their
+recognisers understand the entry's items (+2 all, +1 some): that cross-check separates parts whose
+words alone are ambiguous. A tie at the top is an ambiguity error; no knob above the threshold
+means the part is unsupported by the recipe.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from longva.ablation.errors import CompileError
-
-if TYPE_CHECKING:
-    from longva.ablation.recipe import RecipeView
+from longva.ablation.target import ConfigView
 
 # Param -> dotted path, or param -> {stage: path} when the path differs per stage.
 ParamPaths = Mapping[str, str | Mapping[str, str]]
+# (stage, regex over the lowercase part text, note shown when it matches or None); first match wins
+StageQualifier = tuple[str, str, str | None]
+
+
+@dataclass(frozen=True)
+class CountScaling:
+    """How a count a plan gives on another model's scale ("256 (currently 729)") maps onto this
+    recipe's (`--counts relative`): v runs as round(v * ours / theirs)."""
+
+    round: Callable[[float], int]  # the scaled value -> a count the recipe can run
+    rule: str  # how `round` chooses, for the variant's note
 
 
 @dataclass(frozen=True)
@@ -39,18 +57,15 @@ class Knob:
     addable: Mapping[str, Any] | None = None  # ADD without items: param -> value
     stages: Sequence[str] = ()  # stages a `{stage}` path may take
     default_stage: str | None = None  # None + no qualifier = ambiguity error
-    baseline_words: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # "random" -> params
     examples: Sequence[str] = ()  # known values, listed when an item cannot be resolved
-    inference_only_ok: bool = False  # parameter-free: could be evaluated without retraining
     equivalence: str | None = None  # how a plan about another paper maps onto this knob
     # Completes a resolution with dependent overrides (e.g. frozen -> tunable_parts).
-    derive: Callable[[dict[str, Any], RecipeView, BoundKnob], dict[str, Any]] | None = None
+    derive: Callable[[dict[str, Any], ConfigView, BoundKnob], dict[str, Any]] | None = None
     # Effective base value of the scalar param, to cross-check "(currently X)" in the part.
-    current: Callable[[RecipeView, BoundKnob], Any] | None = None
+    current: Callable[[ConfigView, BoundKnob], Any] | None = None
     # The scalar is a count a plan for another model may give on its own scale: with --counts
-    # relative and a declared "(currently X)", a value v runs as v * ours / X (rounded to the
-    # nearest count with a 2-D token grid, `tokens.near_square_count`).
-    relative_counts: bool = False
+    # relative and a declared "(currently X)", a value v runs at the same ratio to ours.
+    relative_counts: CountScaling | None = None
 
     def param_for(self, key: str) -> str | None:
         """Param named by `key` (a param, an alias, or an alias ending a longer phrase)."""
@@ -86,37 +101,33 @@ def _norm_key(key: str) -> str:
     return " ".join(str(key).lower().replace("_", " ").replace("-", " ").split())
 
 
-# Stage qualifiers, checked in this order (first match wins): the long-context stage is named
-# most specifically, the alignment words are the broadest.
-STAGE_QUALIFIERS: Sequence[tuple[str, str, str | None]] = (
-    ("s1_long", r"\blong[- ]?context\b|\bcontext (?:extension|extrapolation)\b|\bs1_long\b", None),
-    ("s0_text", r"\btext[- ]only\b|\btext (?:pre-?training|training|stage)\b|\bs0_text\b", None),
-    ("s2_align", r"\balign(?:ment)?\b|\bs2_align\b", None),
-    ("s2_align", r"\bfine[- ]?tun(?:e|ed|ing)\b|\binstruction[- ]tuning\b",
-     "fine-tuning is this recipe's alignment stage s2_align"),
-    ("s2_align", r"\bpre-?train(?:ing|ed)?\b",
-     "the plan's pre-training is applied to this recipe's alignment stage s2_align"),
-    ("eval", r"\b(?:inference|evaluation|eval|test[- ]time)\b", None),
-)
+def names_knob(text: str, knob: Knob) -> bool:
+    """Whether `text` is a phrase that names `knob` (any of its part patterns matches)."""
+    return any(re.search(pattern, text) for pattern, _ in knob.patterns)
 
 
-def stage_from_text(text: str, allowed: Sequence[str]) -> tuple[str | None, str | None]:
+# ---- binding a knob to a stage ------------------------------------------------------------------
+
+
+def stage_from_text(text: str, allowed: Sequence[str],
+                    qualifiers: Sequence[StageQualifier]) -> tuple[str | None, str | None]:
     """(stage, note) named by qualifiers in `text`, restricted to `allowed` stages."""
     lowered = text.lower()
-    for stage, pattern, note in STAGE_QUALIFIERS:
+    for stage, pattern, note in qualifiers:
         if stage in allowed and re.search(pattern, lowered):
             return stage, note
     return None, None
 
 
-def bind(knob: Knob, text: str, stage: str | None = None, shown: str | None = None) -> BoundKnob:
+def bind(knob: Knob, text: str, qualifiers: Sequence[StageQualifier] = (), stage: str | None = None,
+         shown: str | None = None) -> BoundKnob:
     """Choose the knob's stage (explicit > qualifier in `text` > default) and its paths.
 
     `shown` is the part text quoted in errors (defaults to `text`)."""
     notes: list[str] = []
     if knob.stages:
         if stage is None:
-            stage, note = stage_from_text(text, knob.stages)
+            stage, note = stage_from_text(text, knob.stages, qualifiers)
             if note:
                 notes.append(note)
         if stage is None and knob.default_stage:
@@ -136,3 +147,81 @@ def bind(knob: Knob, text: str, stage: str | None = None, shown: str | None = No
         else:
             paths[param] = path.format(stage=stage) if "{stage}" in path else path
     return BoundKnob(knob, stage, paths, tuple(notes))
+
+
+# ---- which knob a part names --------------------------------------------------------------------
+
+THRESHOLD = 3
+_HEAD_WEIGHT, _TAIL_WEIGHT = 3, 1
+_SPLIT = re.compile(r"\s(?:in|within|inside|during|for|between|used|at|on|when|across|applied|via|of the)\s")
+_CURRENTLY = re.compile(
+    r"\(\s*(?:currently|current|default|now)\s*:?\s*(?:fixed at\s+|set to\s+)?(?P<value>[^)]*?)\s*\)", re.I
+)
+_PARENS = re.compile(r"\([^)]*\)")
+
+
+@dataclass(frozen=True)
+class PartMatch:
+    knob: Knob
+    score: int
+    declared_current: str | None  # "729" from "(currently 729)"
+
+
+def normalise_part(text: str) -> tuple[str, str, str | None]:
+    """(head, tail, declared current value) of an ablated-part text."""
+    current = _CURRENTLY.search(text)
+    lowered = _PARENS.sub(" ", text.lower())
+    lowered = " ".join(re.sub(r"[\"'`*]", " ", lowered).split())
+    parts = _SPLIT.split(f" {lowered} ", maxsplit=1)
+    head = parts[0].strip()
+    tail = parts[1].strip() if len(parts) > 1 else ""
+    return head, tail, current.group("value").strip() if current else None
+
+
+def score_knob(knob: Knob, head: str, tail: str) -> int:
+    """Weighted phrase score; 0 unless a pattern of weight >= 2 matches (weak words such as
+    'kernel' or 'mlp' only support a knob that is named otherwise)."""
+    if any(re.search(pattern, head) for pattern in knob.exclude):
+        return 0
+    score, named = 0, False
+    for pattern, weight in knob.patterns:
+        factor = _HEAD_WEIGHT if re.search(pattern, head) else (_TAIL_WEIGHT if re.search(pattern, tail) else 0)
+        score += weight * factor
+        named = named or (factor > 0 and weight >= 2)
+    return score if named else 0
+
+
+def resolve_part(part: str, knobs: Mapping[str, Knob],
+                 understands: Callable[[Knob], tuple[int, int]] | None = None) -> PartMatch:
+    """The knob `part` names; `understands(knob)` -> (items understood, items) for the bonus."""
+    head, tail, current = normalise_part(part)
+    scores = {kid: score_knob(k, head, tail) for kid, k in knobs.items()}
+    candidates = {kid: s for kid, s in scores.items() if s >= THRESHOLD}
+    if not candidates:
+        raise CompileError(f"unsupported for this recipe: ablated part {part!r} names none of its knobs"
+                           f" (missing: a knob for {head!r});"
+                           f" closest: {', '.join(_closest(head + ' ' + tail, knobs.values()))};"
+                           f" known knobs: {', '.join(sorted(knobs))}")
+    if understands is not None and len(candidates) > 1:
+        for kid in candidates:
+            understood, total = understands(knobs[kid])
+            candidates[kid] += 2 if total and understood == total else (1 if understood else 0)
+    best = max(candidates.values())
+    top = sorted(kid for kid, s in candidates.items() if s == best)
+    if len(top) > 1:
+        raise CompileError(f"ambiguous ablated part {part!r}: matches knobs {', '.join(top)} equally;"
+                           f" disambiguate with --part '<entry>={top[0]}'")
+    return PartMatch(knobs[top[0]], best, current)
+
+
+def _closest(text: str, knobs: Iterable[Knob]) -> list[str]:
+    """Knob ids whose summaries share the most words with `text` (difflib as tie-breaker)."""
+    words = set(re.findall(r"[a-z]{3,}", text))
+    ranked = []
+    for knob in knobs:
+        summary_words = set(re.findall(r"[a-z]{3,}", f"{knob.id} {knob.summary}".lower()))
+        overlap = len(words & summary_words)
+        ratio = difflib.SequenceMatcher(None, text, knob.summary.lower()).ratio()
+        ranked.append((overlap, ratio, knob.id))
+    ranked.sort(reverse=True)
+    return [kid for _, _, kid in ranked[:3]]

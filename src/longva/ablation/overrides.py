@@ -4,13 +4,13 @@ Three ways to give them, merged in this order (later wins):
 - a variant map file (`--variant-map FILE`, YAML or JSON):
 
       "Pooling Strategy Ablation":
-        _part: vision.pooling                 # optional: which knob the part names
-        "average pooling with kernel size 3": {model.pooling.kind: avg, model.pooling.kernel: 3}
-        "": {model.pooling.kind: none}        # entry-level: REMOVE / ADD without items
+        _part: my.pooling                    # optional: which knob the part names
+        "average pooling with kernel size 3": {pool.kind: avg, pool.kernel: 3}
+        "": {pool.kind: none}                # entry-level: REMOVE / ADD without items
 
 - `--set "Entry/Item: key=val,key=val"` (`--set "Entry: key=val"` for the entry-level variant);
 - `--part "Entry=knob.id"` or `"Entry=knob.id@stage"`;
-- inline in an item: `max pooling {{model.pooling.kind=max}}`.
+- inline in an item: `max pooling {{pool.kind=max}}`.
 
 Names are matched case- and whitespace-insensitively; names that match nothing in the plan are
 errors (a typo must not silently fall back to guessing). Config paths are validated by the

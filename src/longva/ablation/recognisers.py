@@ -7,11 +7,14 @@
 3. removal phrasing (`no X`, `without X`, `w/o X`, `remove X`, `disable X`, `zero X`,
    `identity`, `none`) when X names this knob -> the knob's REMOVE semantics;
 4. a bare number (optionally with one of the knob's units) -> the knob's scalar param;
-5. a list -> the scalar param (list-valued params such as V-NIAH frames);
-6. `random/uniform/fixed/constant X` -> only when the knob declares that baseline.
+5. a list -> the scalar param (list-valued params such as evaluation frame counts).
 
 A recogniser returns None when the phrase is not its business, and raises `UnsupportedValue`
 when it knows the phrase but this recipe cannot run it (the message says why and what works).
+
+Vague qualifiers ("variant 1", "improved", "alternative", "version 2") say that something differs
+without saying what: `vague_qualifier` finds them, and the compiler refuses an item whose words
+name nothing beyond the knob's current value plus such a qualifier.
 """
 
 from __future__ import annotations
@@ -22,9 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from longva.ablation.items import Item
-from longva.ablation.knobs import BoundKnob, Knob
-from longva.ablation.recipe import RecipeView
-from longva.ablation.registry import KnobRegistry
+from longva.ablation.knobs import BoundKnob, Knob, names_knob
+from longva.ablation.target import ConfigView
 
 
 @dataclass
@@ -42,8 +44,7 @@ class UnsupportedValue(Exception):
 @dataclass(frozen=True)
 class Context:
     bound: BoundKnob
-    base: RecipeView
-    policy: str = "stride_follows_kernel"
+    base: ConfigView
     entry: str = ""
 
     @property
@@ -60,12 +61,23 @@ _REMOVAL = re.compile(
     r"^(?:no|without|w/o|remove|removing|removed|disable|disabled|drop|zero|skip)\s+(?:the\s+)?(?P<obj>.+)$"
     r"|^(?:identity|none|off|disabled|removed)(?:\s+(?:function|mapping|layer))?$"
 )
-_BASELINE_WORD = re.compile(r"^(?P<word>random|uniform|fixed|constant)\b")
+_VAGUE = re.compile(
+    r"\b(?:variant|version|option|alternative|alt|improved|enhanced|modified|new|better|optimi[sz]ed|revised"
+    r"|updated|custom|another|different|novel|advanced|refined|tweaked|adjusted)\b"
+    r"(?:\s*(?:#?\d+|[a-h]|[ivx]+)(?![\w.-]))?|\bv\d+\b"
+)
 
 
-def resolve_item(item: Item, ctx: Context, registry: KnobRegistry) -> Resolution | None:
-    chain = [*_FIRST, *registry.chain(ctx.knob.id), *_LAST]
-    for _name, fn in chain:
+def vague_qualifier(text: str) -> str | None:
+    """The vague qualifiers in `text` ("variant 1", "improved", ...), joined; None when there are none."""
+    found = [m.group(0) for m in _VAGUE.finditer(text)]
+    return " ".join(found) or None
+
+
+def resolve_item(item: Item, ctx: Context, chain: list[tuple[str, Recogniser]]) -> Resolution | None:
+    """The first answer of the generic structure recognisers, `chain` (the knob's own) and the
+    generic fallbacks."""
+    for _name, fn in [*_FIRST, *chain, *_LAST]:
         resolution = fn(item, ctx)
         if resolution is not None:
             return resolution
@@ -118,22 +130,9 @@ def _list(item: Item, ctx: Context) -> Resolution | None:
     return Resolution({ctx.knob.scalar: item.value}, "generic.list")
 
 
-def _baseline_word(item: Item, ctx: Context) -> Resolution | None:
-    m = _BASELINE_WORD.match(item.text)
-    if m is None or m.group("word") not in ctx.knob.baseline_words:
-        return None
-    return Resolution(dict(ctx.knob.baseline_words[m.group("word")]), f"generic.{m.group('word')}")
-
-
-def names_knob(text: str, knob: Knob) -> bool:
-    """Whether `text` is a phrase that names `knob` (any of its part patterns matches)."""
-    return any(re.search(pattern, text) for pattern, _ in knob.patterns)
-
-
 _FIRST: list[tuple[str, Recogniser]] = [("generic.dict", _dict), ("generic.assign", _assignments)]
 _LAST: list[tuple[str, Recogniser]] = [
     ("generic.removal", _removal),
     ("generic.number", _number),
     ("generic.list", _list),
-    ("generic.baseline_word", _baseline_word),
 ]

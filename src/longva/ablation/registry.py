@@ -1,37 +1,49 @@
-"""Registries of knobs and value recognisers, and how plugins extend them.
+"""What plans can name: knobs, their value recognisers, stage qualifiers, metrics, the target.
 
-A plugin registers without touching the core:
+A registry starts empty; a recipe's adapter fills it with an explicit call, and so do plugins:
 
-    from longva.ablation.registry import register_knob, recogniser
-    register_knob(Knob(id="my.knob", ...))
+    from longva.ablation.registry import Registry
+    from longva.recipes.ablation.adapter import register
+    registry = Registry()
+    register(registry)                      # the recipe's knobs, phrasings, metrics and target
+    load_plugins(registry, ["my.plugin"])   # my/plugin.py defines register(registry)
 
-    @recogniser("my.knob", "my.knob.words")
-    def _words(item, ctx): ...
+A plugin module (named with `--plugin module.path`, or an entry point of the group
+`longva.ablation` whose object is the function) exposes `register(registry)` and adds to it:
 
-Plugins are imported from the `longva.ablation` entry-point group or named with `--plugin
-module.path` on the command line. The built-in LongVA knobs live in `longva_knobs.py` and
-`longva_values.py` and are loaded on first use of the default registry.
+    def register(registry):
+        registry.add_knob(Knob(id="my.knob", ...))
+
+        @registry.recogniser("my.knob", "my.knob.words")
+        def _words(item, ctx): ...
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import Any
 
 from longva.ablation.errors import CompileError
-from longva.ablation.knobs import Knob
+from longva.ablation.knobs import Knob, StageQualifier
+from longva.ablation.metric_registry import MetricRegistry, MetricSpec
+from longva.ablation.recognisers import Recogniser
 
-if TYPE_CHECKING:
-    from longva.ablation.recognisers import Recogniser
+PLUGIN_GROUP = "longva.ablation"
 
 
 @dataclass
-class KnobRegistry:
+class Registry:
     knobs: dict[str, Knob] = field(default_factory=dict)
     recognisers: dict[str, list[tuple[str, Recogniser]]] = field(default_factory=dict)
+    stage_qualifiers: list[StageQualifier] = field(default_factory=list)
+    metrics: MetricRegistry = field(default_factory=MetricRegistry)
+    target: Any = None  # a `target.Target`: what plans compile against and run on
+
+    # ---- knobs and recognisers ---------------------------------------------------------------------
 
     def add_knob(self, knob: Knob, replace: bool = False) -> Knob:
         if knob.id in self.knobs and not replace:
@@ -39,18 +51,22 @@ class KnobRegistry:
         self.knobs[knob.id] = knob
         return knob
 
-    def add_recogniser(self, knob_id: str, name: str, fn: Recogniser, first: bool = False) -> None:
+    def add_recogniser(self, knob_id: str, name: str, fn: Recogniser, first: bool = False) -> Recogniser:
         chain = self.recognisers.setdefault(knob_id, [])
         chain[:] = [(n, f) for n, f in chain if n != name]  # re-registering replaces
-        if first:
-            chain.insert(0, (name, fn))
-        else:
-            chain.append((name, fn))
+        chain.insert(0 if first else len(chain), (name, fn))
+        return fn
+
+    def recogniser(self, knob_id: str, name: str, first: bool = False) -> Callable[[Recogniser], Recogniser]:
+        """Decorator form of `add_recogniser`; recognisers run in registration order."""
+        return lambda fn: self.add_recogniser(knob_id, name, fn, first=first)
+
+    def add_stage_qualifiers(self, qualifiers: Iterable[StageQualifier]) -> None:
+        """Phrases that name a stage in a part text; checked in order, the first match wins."""
+        self.stage_qualifiers.extend(qualifiers)
 
     def knob(self, knob_id: str) -> Knob:
         if knob_id not in self.knobs:
-            import difflib
-
             near = difflib.get_close_matches(knob_id, list(self.knobs), n=3, cutoff=0.4)
             hint = f" (did you mean {', '.join(near)}?)" if near else ""
             raise CompileError(f"unknown knob {knob_id!r}{hint}; known: {', '.join(sorted(self.knobs))}")
@@ -59,55 +75,34 @@ class KnobRegistry:
     def chain(self, knob_id: str) -> list[tuple[str, Recogniser]]:
         return list(self.recognisers.get(knob_id, []))
 
-    def copy(self) -> KnobRegistry:
-        return KnobRegistry(dict(self.knobs), {k: list(v) for k, v in self.recognisers.items()})
+    # ---- metrics and the target --------------------------------------------------------------------
+
+    def add_metric(self, spec: MetricSpec, replace: bool = False) -> MetricSpec:
+        return self.metrics.register(spec, replace=replace)
+
+    def set_target(self, target: Any) -> None:
+        self.target = target
 
 
-_DEFAULT = KnobRegistry()
-_BUILTINS_LOADED = False
-
-
-def default_registry() -> KnobRegistry:
-    """The process-wide registry, with the built-in LongVA knobs loaded."""
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        importlib.import_module("longva.ablation.longva_knobs")
-        importlib.import_module("longva.ablation.longva_values")
-    return _DEFAULT
-
-
-def register_knob(knob: Knob, replace: bool = False, registry: KnobRegistry | None = None) -> Knob:
-    return (registry or _DEFAULT).add_knob(knob, replace=replace)
-
-
-def register_recogniser(knob_id: str, name: str, fn: Recogniser, first: bool = False,
-                        registry: KnobRegistry | None = None) -> Recogniser:
-    (registry or _DEFAULT).add_recogniser(knob_id, name, fn, first=first)
-    return fn
-
-
-def recogniser(knob_id: str, name: str, first: bool = False,
-               registry: KnobRegistry | None = None) -> Callable[[Recogniser], Recogniser]:
-    """Decorator form of `register_recogniser`; recognisers run in registration order."""
-
-    def add(fn: Recogniser) -> Recogniser:
-        return register_recogniser(knob_id, name, fn, first=first, registry=registry)
-
-    return add
-
-
-def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> list[str]:
-    """Import plugin modules (entry-point group `longva.ablation` + `modules`); returns their names."""
-    default_registry()
+def load_plugins(registry: Registry, modules: Iterable[str] = ()) -> list[str]:
+    """Call `register(registry)` of every plugin: entry points of `longva.ablation`, then `modules`."""
     loaded = []
-    for ep in entry_points(group="longva.ablation"):
-        ep.load()
+    for ep in entry_points(group=PLUGIN_GROUP):
+        obj = ep.load()  # `module:register`, or a module that defines register
+        _call_register(obj if callable(obj) else getattr(obj, "register", None), ep.value, registry)
         loaded.append(ep.value)
     for name in modules:
         try:
-            importlib.import_module(name)
+            module = importlib.import_module(name)
         except ImportError as e:
             raise CompileError(f"--plugin {name!r} cannot be imported: {e}") from None
+        _call_register(getattr(module, "register", None), name, registry)
         loaded.append(name)
     return loaded
+
+
+def _call_register(fn: Any, name: str, registry: Registry) -> None:
+    if not callable(fn):
+        raise CompileError(f"plugin {name!r} has no register(registry) function; define one that adds its"
+                           " knobs and metrics to the registry it is given")
+    fn(registry)

@@ -44,10 +44,11 @@ class StageResult:
 
 
 class RecipeRunner:
-    def __init__(self, cfg: RecipeConfig, cache_root: str | Path, log=None):
+    def __init__(self, cfg: RecipeConfig, cache_root: str | Path, log=None, dry_run: bool = False):
         self.cfg = cfg
         self.cache_root = Path(cache_root)
         self.log = log or (lambda msg: console.print(msg))
+        self.dry_run = dry_run  # every stage returns its key and folder; nothing is computed or read
         self._tokenizer = None
         self.timings: dict[str, float] = {}
 
@@ -62,6 +63,8 @@ class RecipeRunner:
     def _stage(self, name: str, config, upstream: dict[str, str], compute) -> StageResult:
         key = stage_key(name, config, upstream)
         sd = StageDir(self.cache_root, name, key)
+        if self.dry_run:
+            return StageResult(name, key, sd.final, {})
         if sd.done:
             self.log(f"[dim]{name}: cached ({sd.final.name})[/dim]")
             return StageResult(name, key, sd.final, sd.info())

@@ -1,4 +1,5 @@
-"""Value phrasings of the LongVA knobs (registered in order; the generic recognisers run after).
+"""Value phrasings of the LongVA knobs (`RECOGNISERS`, registered in order by `adapter.register`;
+the generic recognisers of `longva.ablation.recognisers` run after them).
 
 Every recogniser reads `item.text` (lowercase, markers stripped) and returns param overrides
 with notes that state the defaults it chose, so the compile table shows exactly what runs.
@@ -9,9 +10,9 @@ from __future__ import annotations
 import re
 
 from longva.ablation.items import Item
-from longva.ablation.recognisers import Context, Resolution, UnsupportedValue
-from longva.ablation.registry import recogniser
-from longva.ablation.tokens import pooling_for_kernel
+from longva.ablation.recognisers import Context, Recogniser, Resolution, UnsupportedValue
+from longva.recipes.ablation.visual_tokens import tokens_per_frame
+from longva.train.schedules import known_schedules
 
 # ---- vision.pooling ---------------------------------------------------------------------------
 
@@ -23,7 +24,6 @@ _KERNEL = (r"\b(\d+)\s*[x×]\s*(\d+)\b", r"\b(?:kernel|window|pool(?:ing)?)(?:\s
 _STRIDE = r"\bstride\s*(?:of|=|:)?\s*(\d+)"
 
 
-@recogniser("vision.pooling", "pooling.phrase")
 def pooling_phrase(item: Item, ctx: Context) -> Resolution | None:
     text = item.text
     if re.search(r"\b(?:attention|attentive|learned|learnable|gated|perceiver)\b", text) and "pool" in text:
@@ -48,7 +48,8 @@ def _kernel(text: str) -> int | None:
     for pattern in _KERNEL:
         if m := re.search(pattern, text):
             if m.lastindex == 2 and m.group(1) != m.group(2):
-                raise UnsupportedValue(f"non-square pooling window {m.group(0)!r}; this recipe pools with square kernels")
+                raise UnsupportedValue(f"non-square pooling window {m.group(0)!r}; this recipe pools with square"
+                                       " kernels")
             return int(m.group(1))
     return None
 
@@ -62,17 +63,9 @@ def _only_pooling_words(text: str) -> bool:
 
 
 def _with_kernel(params: dict, kernel: int, stride: int | None, ctx: Context, name: str) -> Resolution:
-    base_kernel = ctx.base_value("kernel")
-    base_stride = ctx.base_value("stride") or base_kernel
-    chosen = pooling_for_kernel(kernel, ctx.policy, base_kernel, base_stride)
-    if stride is not None:
-        chosen["stride"] = stride
-    if "padding" in chosen and not ctx.base.has(ctx.bound.path("padding")):
-        raise UnsupportedValue("pooling policy keep_token_count needs model.pooling.padding, which this recipe's"
-                               " config does not have; use the default policy stride_follows_kernel")
-    note = f"policy {ctx.policy}: kernel {kernel}, stride {chosen['stride']}"
-    if "padding" in chosen:
-        note += f", padding {chosen['padding']}"
+    """A kernel size means stride = kernel (PyTorch's `avg_pool2d(x, k)`), unless a stride is given."""
+    chosen = {"kernel": kernel, "stride": kernel if stride is None else stride}
+    note = f"policy stride_follows_kernel: kernel {kernel}, stride {chosen['stride']}"
     return Resolution({**params, **chosen}, name, notes=[note])
 
 
@@ -97,10 +90,7 @@ _WARMUP_AFTER = re.compile(r"^(?P<rest>.+?) (?:with|\+|after|and) (?:a )?(?:line
 WARMUP_FRACTION = 0.03  # LLaVA's warmup ratio, used when a phrase asks for warmup without a length
 
 
-@recogniser("train.lr_schedule", "lr_schedule.phrase")
 def lr_schedule_phrase(item: Item, ctx: Context) -> Resolution | None:
-    from longva.train.schedules import known_schedules  # lazy: pulls in torch
-
     text = item.text
     if re.fullmatch(r"no (?:lr |learning[- ]rate )?warm-?up", text):
         return Resolution({"warmup_steps": 0}, "lr_schedule.no_warmup")
@@ -137,13 +127,14 @@ def _schedule_notes(ctx: Context, params: dict) -> list[str]:
 _MLP = (r"(?P<n>\d+)[- ]?layers? (?:mlp|perceptron)s?", r"mlp (?:with )?(?P<n>\d+) layers?",
         r"mlp ?(?P<n>\d+)x?(?:_gelu)?")
 _LINEAR = r"(?:a )?(?:single )?linear(?: (?:layer|projection|projector|map(?:ping)?))?|1[- ]layer (?:mlp|linear)"
-_TRANSFORMER = r"(?:(?P<n>\d+)[- ]layers? )?transformer(?: (?:layers?|blocks?|encoder(?: layers?)?))?(?: with (?P<m>\d+) layers?)?"
-_CROSS = (r"(?:(?P<n>\d+)[- ]layers? )?(?:cross[- ]?attention(?: (?:layers?|blocks?|resampler))?|perceiver(?: resampler)?"
+_TRANSFORMER = (r"(?:(?P<n>\d+)[- ]layers? )?transformer(?: (?:layers?|blocks?|encoder(?: layers?)?))?"
+                r"(?: with (?P<m>\d+) layers?)?")
+_CROSS = (r"(?:(?P<n>\d+)[- ]layers? )?(?:cross[- ]?attention(?: (?:layers?|blocks?|resampler))?"
+          r"|perceiver(?: resampler)?"
           r"|resampler|q-?former|learned quer(?:y|ies)(?: resampler)?)(?: with (?P<q>\d+) quer(?:y|ies))?")
 _UNSUPPORTED_PROJECTORS = r"\b(?:c-?abstractor|d-?abstractor|conv\w*|pixel[- ]shuffle|honeybee|ldp)\b"
 
 
-@recogniser("model.projector", "projector.phrase")
 def projector_phrase(item: Item, ctx: Context) -> Resolution | None:
     text = item.text
     for pattern in _MLP:
@@ -168,12 +159,10 @@ def projector_phrase(item: Item, ctx: Context) -> Resolution | None:
 def _cross_attention(m: re.Match, ctx: Context) -> Resolution:
     """Learned queries; by default as many as the grid's native tokens, so the token budget
     the LM sees after the recipe's pooling is unchanged (the ablation is about the operator)."""
-    from longva.ablation.tokens import budget
-
     layers = int(m.group("n") or 2)
-    native = ctx.base.model_config().vision.grid_side ** 2
+    native = ctx.base.config.model.vision.grid_side ** 2
     queries = int(m.group("q") or native)
-    base_tokens = budget(ctx.base)["facts"]["tokens_per_frame"]
+    base_tokens = tokens_per_frame(ctx.base)
     note = (f"{queries} learned queries per grid (= native {native} tokens, so the LM still sees"
             f" {base_tokens} tokens/frame after pooling), {layers} cross-attention blocks")
     return Resolution({"type": "cross_attn", "num_queries": queries, "num_layers": layers},
@@ -183,7 +172,6 @@ def _cross_attention(m: re.Match, ctx: Context) -> Resolution:
 # ---- vision.tower / vision.tower_training -----------------------------------------------------
 
 
-@recogniser("vision.tower", "vision_tower.family")
 def vision_tower_family(item: Item, ctx: Context) -> Resolution | None:
     text = item.text
     for family in ("siglip", "clip"):
@@ -195,7 +183,6 @@ def vision_tower_family(item: Item, ctx: Context) -> Resolution | None:
     return None
 
 
-@recogniser("vision.tower_training", "vision_tower.training")
 def vision_tower_training(item: Item, ctx: Context) -> Resolution | None:
     text = item.text
     if re.search(r"\b(?:unfrozen|unfreez\w*|trainable|trained|fine-?tun\w*|end-to-end|tuned)\b", text):
@@ -208,7 +195,6 @@ def vision_tower_training(item: Item, ctx: Context) -> Resolution | None:
 # ---- vision.encoding --------------------------------------------------------------------------
 
 
-@recogniser("vision.encoding", "encoding.phrase")
 def encoding_phrase(item: Item, ctx: Context) -> Resolution | None:
     text = item.text
     params: dict = {}
@@ -222,18 +208,19 @@ def encoding_phrase(item: Item, ctx: Context) -> Resolution | None:
 # ---- lm.backbone ------------------------------------------------------------------------------
 
 
-@recogniser("lm.backbone", "lm.phrase")
 def lm_phrase(item: Item, ctx: Context) -> Resolution | None:
     text = item.text
     for family, pattern in (("qwen2", r"^qwen[- ]?(?:2|1\.5)?\b"), ("llama", r"^(?:meta[- ])?llama\b")):
         if re.match(pattern, text):
             notes = []
             if re.search(r"\d+(?:\.\d+)?\s*[bm]\b", text):
-                notes.append("parameter count not applied: the toy recipe keeps its LM size (set hidden_size=, num_layers=)")
+                notes.append("parameter count not applied: the toy recipe keeps its LM size"
+                             " (set hidden_size=, num_layers=)")
             return Resolution({"model_type": family}, "lm.family", notes=notes)
     if m := re.fullmatch(r"(\d+) (?:transformer |decoder |hidden )?layers?", text):
         return Resolution({"num_layers": int(m.group(1))}, "lm.layers")
-    if re.fullmatch(r"\d+(?:\.\d+)?\s*[bm](?: parameters?| params?)?", text) or re.search(r"\b(?:larger|smaller|bigger)\b", text):
+    sized = re.fullmatch(r"\d+(?:\.\d+)?\s*[bm](?: parameters?| params?)?", text)
+    if sized or re.search(r"\b(?:larger|smaller|bigger)\b", text):
         raise UnsupportedValue(f"LM size {item.label!r} does not map onto the toy recipe; give hidden_size=...,"
                                " num_layers=..., intermediate_size=...")
     if re.search(r"\b(?:mistral|vicuna|gpt\w*|phi\w*|gemma\w*|opt|mpt|falcon)\b", text):
@@ -244,7 +231,6 @@ def lm_phrase(item: Item, ctx: Context) -> Resolution | None:
 # ---- data.align_mix ---------------------------------------------------------------------------
 
 
-@recogniser("data.align_mix", "data_mix.phrase")
 def data_mix_phrase(item: Item, ctx: Context) -> Resolution | None:
     text = item.text
     if m := re.fullmatch(r"(?:only )?(multi|single)[- ]grid(?: (?:images?|data|frames?))?(?: only)?", text):
@@ -257,3 +243,16 @@ def data_mix_phrase(item: Item, ctx: Context) -> Resolution | None:
     if re.fullmatch(r"(?:equal|balanced|50/50|50-50)(?: mix(?:ture)?)?", text):
         return Resolution({"multi_grid": 0.5, "single_grid": 0.5}, "data_mix.equal")
     return None
+
+
+# (knob id, recogniser name, function), in the order each knob's chain tries them
+RECOGNISERS: tuple[tuple[str, str, Recogniser], ...] = (
+    ("vision.pooling", "pooling.phrase", pooling_phrase),
+    ("train.lr_schedule", "lr_schedule.phrase", lr_schedule_phrase),
+    ("model.projector", "projector.phrase", projector_phrase),
+    ("vision.tower", "vision_tower.family", vision_tower_family),
+    ("vision.tower_training", "vision_tower.training", vision_tower_training),
+    ("vision.encoding", "encoding.phrase", encoding_phrase),
+    ("lm.backbone", "lm.phrase", lm_phrase),
+    ("data.align_mix", "data_mix.phrase", data_mix_phrase),
+)

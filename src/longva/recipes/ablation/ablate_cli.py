@@ -1,4 +1,4 @@
-"""`longva ablate`: read an ablation plan, compile it to experiments, run them.
+"""`longva ablate`: read an ablation plan, compile it to experiments of the LongVA recipe, run them.
 
     longva ablate PLAN --dry-run [--json]     compiled matrix (one JSON object per variant)
     longva ablate PLAN [--quick] [--seeds N] [--out DIR] [--threads N] [--vniah-grid iso-tokens|frames]
@@ -8,7 +8,9 @@
     longva ablate knobs | metrics             what plans can name
 
 `ablate` is a group whose default subcommand is `run`: when the first argument is not a
-subcommand name (`longva ablate plan.md --dry-run`), `run` is implied.
+subcommand name (`longva ablate plan.md --dry-run`), `run` is implied. Every command builds its
+registry explicitly: the LongVA adapter's `register`, then `--plugin` modules' `register`. This
+module is imported when `longva` starts, so the recipe (and torch) are imported by the commands.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import typer
 
-from longva.ablation.tokens import COUNT_POLICIES, POLICIES
+from longva.ablation.compiler import COUNT_POLICIES
 from longva.utils.cli_groups import DefaultRunGroup
 
 ablate_app = typer.Typer(
@@ -31,6 +33,7 @@ ablate_app = typer.Typer(
 
 _PLAN = typer.Argument(..., help="Plan file: rendered markdown, JSONL/JSON records, plans.json or YAML.")
 _TASK = typer.Option(None, "--task", help="Task id inside a plans.json holding several plans.")
+_PLUGIN = typer.Option([], "--plugin", help="Import a module and call its register(registry).")
 
 
 @ablate_app.command("run")
@@ -39,24 +42,25 @@ def run_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Compile and print the matrix; run nothing."),
     as_json: bool = typer.Option(False, "--json", help="With --dry-run: one JSON object per variant."),
     quick: bool = typer.Option(False, "--quick", help="Smoke scale: tiny model, few steps."),
-    seeds: int = typer.Option(1, "--seeds", min=1, help="Repeat every run (baseline included) with N seeds."),
+    seeds: int = typer.Option(1, "--seeds", min=1,
+                              help="Run every row (baseline included) with the same N seeds; a rerun with more"
+                                   " seeds adds the new ones only."),
     out: Path | None = typer.Option(None, "--out", help="Output folder for the report."),
     variant_map: Path | None = typer.Option(None, "--variant-map", help="YAML/JSON: entry -> item -> {path: value}."),
     set_: list[str] = typer.Option([], "--set", help="'Entry/Item: key=val,key=val' explicit overrides."),
     part: list[str] = typer.Option([], "--part", help="'Entry=knob.id[@stage]': which knob an entry names."),
-    pool_policy: str = typer.Option("stride_follows_kernel", "--pool-policy",
-                                    help=f"Kernel-size phrases: {' | '.join(POLICIES)}."),
     counts: str = typer.Option("relative", "--counts",
                                help="Counts a plan gives on its own model's scale, with '(currently X)' in the part"
                                     f" ({' | '.join(COUNT_POLICIES)}): relative runs v as v x ours / X;"
                                     " literal runs v as written."),
     skip_unknown_metrics: bool = typer.Option(False, "--skip-unknown-metrics",
                                               help="Unknown metric names become warnings ('n/a: unknown metric')."),
-    plugin: list[str] = typer.Option([], "--plugin", help="Import a module that registers knobs/metrics."),
+    plugin: list[str] = _PLUGIN,
     recipe: Path | None = typer.Option(None, "--recipe", help="Base recipe file (YAML/JSON RecipeConfig)."),
     base_set: list[str] = typer.Option([], "--base-set", help="'path=value' applied to the base (every run)."),
     task: str | None = _TASK,
-    threads: int | None = typer.Option(None, "--threads", min=1, help="Torch threads per stage (default: the recipe's)."),
+    threads: int | None = typer.Option(None, "--threads", min=1,
+                                       help="Torch threads per stage (default: the recipe's)."),
     vniah_grid: str = typer.Option("iso-tokens", "--vniah-grid",
                                    help="V-NIAH frames of variants with another token count per frame:"
                                         " iso-tokens (scale frames to the base's token lengths) | frames."),
@@ -66,25 +70,26 @@ def run_command(
     """Compile PLAN against the recipe; with --dry-run print the matrix, else run it."""
     from longva.ablation.compiler import compile_plan
     from longva.ablation.parse import load_plan
-    from longva.ablation.registry import load_plugins
+    from longva.recipes.ablation.recipe_target import RecipeTarget
 
-    load_plugins(plugin)
+    registry = _registry(plugin)
+    RecipeTarget(vniah_grid=vniah_grid)  # checks the option before anything is compiled
     parsed = load_plan(plan, task=task)
     explicit = _explicit(parsed, variant_map, set_, part)
     base = _base(recipe, base_set, quick)
-    compiled = compile_plan(parsed, base=base, explicit=explicit, policy=pool_policy,
-                            skip_unknown_metrics=skip_unknown_metrics, counts=counts)
+    compiled = compile_plan(parsed, registry, base, explicit=explicit, skip_unknown_metrics=skip_unknown_metrics,
+                            counts=counts)
     if dry_run:
         _show_compiled(compiled, as_json)
         compiled.raise_if_unresolved()  # non-zero exit when anything is unresolved
         return
     compiled.raise_if_unresolved()  # refuse before any compute
-    from longva.ablation.report_markdown import tables
-    from longva.ablation.runner import run_plan
+    from longva.ablation.report_text import tables
+    from longva.recipes.ablation.adapter import run_recipe_ablation
     from longva.utils.progress import console
 
-    result = run_plan(compiled, out_dir=out, seeds=seeds, quick=quick, base=base, threads=threads,
-                      vniah_grid=vniah_grid, cache_dir=cache)
+    result = run_recipe_ablation(compiled, out_dir=out, seeds=seeds, quick=quick, base=base, threads=threads,
+                                 vniah_grid=vniah_grid, cache_dir=cache)
     console.print(f"report: {result.out_dir / 'report.md'} ({len(result.computed)} runs computed,"
                   f" {len(result.reused)} reused)", markup=False, highlight=False)
     typer.echo(tables(result.results), nl=False)
@@ -105,35 +110,41 @@ def parse_command(
         return
     from rich.console import Console
 
-    from longva.ablation.render import print_plan
+    from longva.ablation.report_text import print_plan
 
     print_plan(parsed, Console())
 
 
 @ablate_app.command("knobs")
-def knobs_command() -> None:
+def knobs_command(plugin: list[str] = _PLUGIN) -> None:
     """List the knobs plans can name (id, config paths, summary)."""
-    from longva.ablation.registry import default_registry
-
-    for knob in sorted(default_registry().knobs.values(), key=lambda k: k.id):
+    for knob in sorted(_registry(plugin).knobs.values(), key=lambda k: k.id):
         typer.echo(f"{knob.id}: {knob.summary}")
         typer.echo(f"    params: {knob.describe_params()}; examples: {', '.join(knob.examples)}")
 
 
 @ablate_app.command("metrics")
-def metrics_command() -> None:
+def metrics_command(plugin: list[str] = _PLUGIN) -> None:
     """List the metrics plans can name (id, kind, aliases)."""
-    from longva.ablation.metrics import default_metrics
-
-    for spec in default_metrics().specs.values():
+    for spec in _registry(plugin).metrics.specs.values():
         typer.echo(f"{spec.id} [{spec.kind}]: {spec.summary}; aliases: {', '.join(spec.aliases)}")
+
+
+def _registry(plugins: list[str]):
+    """The LongVA recipe's registry plus the plugins' additions."""
+    from longva.ablation.registry import load_plugins
+    from longva.recipes.ablation.adapter import longva_registry
+
+    registry = longva_registry()
+    load_plugins(registry, plugins)
+    return registry
 
 
 def _base(recipe: Path | None, base_set: list[str], quick: bool):
     """The base recipe: a file, or the defaults (`quick_config()` with --quick), plus --base-set."""
     from longva.ablation.errors import CompileError
     from longva.ablation.items import parse_assignments
-    from longva.ablation.recipe import RecipeView
+    from longva.recipes.ablation.ablation_base import RecipeView
 
     base = RecipeView.from_file(recipe) if recipe else RecipeView.default(quick=quick)
     overrides: dict = {}
@@ -168,7 +179,7 @@ def _show_compiled(compiled, as_json: bool) -> None:
         return
     from rich.console import Console
 
-    from longva.ablation.render import print_compiled
+    from longva.ablation.report_text import print_compiled
 
     print_compiled(compiled, Console())
 

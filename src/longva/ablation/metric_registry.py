@@ -1,19 +1,22 @@
-"""Metric registry: a plan's metric names -> canonical metric ids, params and availability.
+"""The metric registry: a plan's metric names -> canonical ids, params, availability, evaluator.
+
+One registry holds what a metric is called (aliases), what kind it is, whether it can be computed
+here and how (its evaluator); the recipe's adapter registers its metrics, plugins add more.
 
 Kinds of metric:
-- `evaluator`: computed by our own code on synthetic data built by the runner (`vniah`,
-  `text_niah`, `video_qa_proxy`), always available;
-- `measurement`: measured by the runner while training/evaluating (loss, throughput, memory, time);
-- `external`: a benchmark that needs its dataset (Video-MME, MLVU, VQAv2, ...). It is looked for
-  at `$LONGVA_DATA_DIR/<dataset>` (default `./data/<dataset>`), or run through lmms-eval when the
-  spec names a task; when the data is absent the report says `not available: needs dataset ...`
-  instead of a number;
+- `evaluator`: computed by the recipe's own code (always available);
+- `measurement`: measured while training/evaluating (loss, throughput, memory, time); every run
+  records all of them (they are cheap), tables show the ones a plan lists;
+- `external`: a benchmark that needs its dataset, looked for at `$LONGVA_DATA_DIR/<dataset>`
+  (default `./data/<dataset>`; `check` decides whether a copy there is usable) or run through
+  lmms-eval when the spec names a task. Without it the report says `not available: needs dataset
+  ...` instead of a number, and a declared `proxy` (a local stand-in, always labelled as one) is
+  reported next to it; with it, the spec's evaluator computes the number;
 - `undefined`: named in a paper but not reproducible without a definition we have not verified.
 
-Video-MME decision: `Video-MME performance` resolves to the real `videomme` metric. Without the
-dataset its cell reads "not available: needs dataset videomme at PATH", and the synthetic
-`video_qa_proxy` (long-video multiple-choice QA) is reported *next to it*, always labelled as a
-proxy, never under the Video-MME name. Never a made-up number.
+An evaluator is `evaluate(run, params) -> {"value": float | None, ...}` where `run` is the
+target's run handle; a value dict may carry `by_stage` (per-stage measurements: the report picks
+the stage an entry ablates), `why` (stage -> the reason a value is None) and details.
 
 Name normalisation (for lookup only; the plan's name is kept for display): lowercase, Unicode
 dashes unified, qualifiers parsed into params (`w/o subs` -> subtitles=False, `(long)` ->
@@ -27,7 +30,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,9 @@ _DASHES = re.compile("[\u2010\u2011\u2012\u2013\u2014\u2015\u2212]")
 _GENERIC_TAIL = re.compile(r"(?:\s|-|_)*(?:\(%\)|%|accuracy|acc|performance|score|scores|results?|metric)$")
 
 
+Evaluator = Callable[[Any, dict[str, Any]], dict[str, Any]]  # (run handle, params) -> value dict
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     id: str
@@ -47,8 +53,14 @@ class MetricSpec:
     summary: str
     dataset: str | None = None  # folder name under LONGVA_DATA_DIR
     lmms_eval_task: str | None = None
-    proxy: str | None = None  # a local proxy reported alongside (clearly labelled)
+    proxy: str | None = None  # a local proxy reported alongside when the dataset is absent
     defaults: dict[str, Any] = field(default_factory=dict)
+    evaluate: Evaluator | None = None  # how a run computes it (None: reported as a status)
+    check: Callable[[Path], bool] | None = None  # is the dataset folder a usable copy (default: not empty)
+    header: str | None = None  # column header (default: the plan's name)
+    fmt: str = ".3f"
+    per_stage: bool = False  # a training measurement read at the stage an entry ablates
+    higher_is_better: bool | None = None  # the direction of a verdict (None: no verdict)
 
 
 @dataclass(frozen=True)
@@ -58,7 +70,12 @@ class ResolvedMetric:
     kind: str | None
     params: dict[str, Any]
     status: str  # "available: ..." | "not available: ..." | "n/a: unknown metric"
-    proxy: str | None = None
+    proxy: str | None = None  # reported alongside because this one is not available
+
+    @property
+    def key(self) -> str:
+        """Where a run record keeps its value: the id, with its params when it has any."""
+        return self.label() if self.params else (self.id or self.name)
 
     @property
     def available(self) -> bool:
@@ -69,7 +86,8 @@ class ResolvedMetric:
         return f"{self.id}({params})" if self.id and params else (self.id or self.name)
 
     def to_json(self) -> dict[str, Any]:
-        out = {"name": self.name, "id": self.id, "kind": self.kind, "params": self.params, "status": self.status}
+        out = {"name": self.name, "id": self.id, "kind": self.kind, "params": self.params,
+               "status": self.status}
         if self.proxy:
             out["reported_alongside"] = f"{self.proxy} (synthetic proxy; not {self.id})"
         return out
@@ -94,9 +112,6 @@ class MetricRegistry:
             self._aliases[_key(alias)] = spec.id
         return spec
 
-    def copy(self) -> MetricRegistry:
-        return MetricRegistry(self.specs.values())
-
     def lookup(self, name: str) -> tuple[MetricSpec, dict[str, Any]] | None:
         """(spec, params) for a metric name, or None when unknown."""
         text, params = _qualifiers(_DASHES.sub("-", name.strip().lower()))
@@ -111,7 +126,15 @@ class MetricRegistry:
             text, key = trimmed, _key(trimmed)
         return None
 
-    def resolve(self, name: str, data_dir: str | Path | None = None, skip_unknown: bool = False) -> ResolvedMetric:
+    def spec(self, metric_id: str | None) -> MetricSpec | None:
+        return self.specs.get(metric_id) if metric_id else None
+
+    def evaluator(self, metric_id: str | None) -> Evaluator | None:
+        spec = self.spec(metric_id)
+        return spec.evaluate if spec else None
+
+    def resolve(self, name: str, data_dir: str | Path | None = None,
+                skip_unknown: bool = False) -> ResolvedMetric:
         found = self.lookup(name)
         if found is None:
             if skip_unknown:
@@ -119,7 +142,9 @@ class MetricRegistry:
             raise UnknownMetricError(f"unknown metric {name!r}; closest: {', '.join(self.closest(name))};"
                                      f" known: {', '.join(sorted(self.specs))} (or --skip-unknown-metrics)")
         spec, params = found
-        return ResolvedMetric(name, spec.id, spec.kind, params, _status(spec, data_dir), spec.proxy)
+        status = _status(spec, data_dir)
+        proxy = None if status.startswith("available") else spec.proxy  # a fallback, not a companion
+        return ResolvedMetric(name, spec.id, spec.kind, params, status, proxy)
 
     def closest(self, name: str, n: int = 3) -> list[str]:
         key = _key(name)
@@ -143,7 +168,8 @@ def _status(spec: MetricSpec, explicit_dir: str | Path | None) -> str:
     if spec.kind == "undefined":
         return f"not available: {spec.summary}"
     path = data_dir(explicit_dir) / (spec.dataset or spec.id)
-    if path.is_dir() and any(path.iterdir()):
+    usable = spec.check(path) if spec.check else (path.is_dir() and any(path.iterdir()))
+    if usable:
         return f"available: dataset at {path}"
     via = f" (or lmms-eval task {spec.lmms_eval_task!r})" if spec.lmms_eval_task else ""
     return f"not available: needs dataset {spec.dataset or spec.id} at {path}{via}; set {DATA_DIR_ENV}"
@@ -176,56 +202,6 @@ def _qualifiers(text: str) -> tuple[str, dict[str, Any]]:
     return " ".join(text.split()), params
 
 
-def _external(mid: str, aliases: tuple[str, ...], summary: str, task: str | None = None, **kw: Any) -> MetricSpec:
+def external(mid: str, aliases: tuple[str, ...], summary: str, task: str | None = None, **kw: Any) -> MetricSpec:
+    """A benchmark read from `$LONGVA_DATA_DIR/<mid>` (an lmms-eval task name when it has one)."""
     return MetricSpec(mid, aliases, "external", summary, dataset=mid, lmms_eval_task=task, **kw)
-
-
-BUILTIN_METRICS = (
-    MetricSpec("vniah", ("V-NIAH", "VNIAH", "visual needle in a haystack", "video needle in a haystack",
-                         "V-NIAH accuracy"), "evaluator",
-               "LongVA V-NIAH: argmax exact match over the answer span; mean + per-length curve"),
-    MetricSpec("text_niah", ("text NIAH", "needle in a haystack", "NIAH", "passkey retrieval"), "evaluator",
-               "text needle-in-a-haystack of the long-context LM"),
-    MetricSpec("video_qa_proxy", ("video QA proxy", "synthetic video QA", "long video QA proxy"), "evaluator",
-               "synthetic long-video multiple-choice QA; a proxy for Video-MME, never reported as Video-MME"),
-    _external("videomme", ("Video-MME", "VideoMME", "Video MME"), "Video-MME multiple-choice accuracy",
-              "videomme", proxy="video_qa_proxy", defaults={"frames": 128, "subtitles": False}),
-    _external("mlvu", ("MLVU",), "MLVU dev multiple-choice accuracy", "mlvu_dev", proxy="video_qa_proxy"),
-    _external("vqav2", ("VQAv2", "VQA-v2", "VQA v2"), "VQAv2 soft accuracy", "vqav2_val"),
-    _external("gqa", ("GQA",), "GQA exact match", "gqa"),
-    _external("textvqa", ("TextVQA", "Text-VQA"), "TextVQA accuracy", "textvqa_val"),
-    _external("vizwiz", ("VizWiz", "VizWiz-VQA"), "VizWiz VQA accuracy", "vizwiz_vqa_val"),
-    _external("refcoco", ("RefCOCO",), "RefCOCO box accuracy (IoU >= 0.5)", "refcoco_bbox_rec_val"),
-    _external("ocid_ref", ("OCID", "OCID-Ref"), "OCID-Ref box accuracy"),
-    _external("pope", ("POPE",), "POPE accuracy", "pope"),
-    _external("infovqa", ("InfoVQA", "InfographicVQA"), "InfoVQA ANLS", "infovqa_val"),
-    _external("ai2d", ("AI2D",), "AI2D accuracy", "ai2d"),
-    _external("chartqa", ("ChartQA",), "ChartQA relaxed accuracy", "chartqa"),
-    _external("agieval", ("AGIEval", "AGI Eval"), "AGIEval (text-only, LM-harness style)"),
-    _external("arc_easy", ("ARC Easy", "ARC-Easy", "ARC-e", "arc_easy"), "ARC-Easy acc (text-only)"),
-    MetricSpec("vision_stable_score", ("Vision Stable Score",), "undefined",
-               "aggregate from 'Should VLMs be pre-trained with image data?' whose definition is unverified"),
-    MetricSpec("text_stable_score", ("Text Stable Score",), "undefined",
-               "aggregate from 'Should VLMs be pre-trained with image data?' whose definition is unverified"),
-    MetricSpec("train_loss", ("training loss", "train loss", "final loss", "loss", "language modeling loss"),
-               "measurement", "final training loss of each stage"),
-    MetricSpec("train_tokens_per_s", ("throughput", "training throughput", "tokens per second", "tokens/s",
-                                      "training speed"), "measurement", "training tokens per second"),
-    MetricSpec("peak_memory", ("memory", "memory usage", "GPU memory", "peak memory", "memory footprint",
-                               "memory consumption"), "measurement", "peak accelerator/host memory"),
-    MetricSpec("train_time", ("training time", "train time", "wall-clock training time", "training cost",
-                              "training compute"), "measurement", "wall-clock training time"),
-    MetricSpec("inference_time", ("inference time", "inference latency", "latency", "inference speed",
-                                  "inference cost"), "measurement", "wall-clock evaluation time per sample"),
-)
-
-_DEFAULT = MetricRegistry(BUILTIN_METRICS)
-
-
-def default_metrics() -> MetricRegistry:
-    return _DEFAULT
-
-
-def register_metric(spec: MetricSpec, replace: bool = False, registry: MetricRegistry | None = None) -> MetricSpec:
-    """Plugins add metrics here (e.g. a local evaluator for a benchmark)."""
-    return (registry or _DEFAULT).register(spec, replace=replace)

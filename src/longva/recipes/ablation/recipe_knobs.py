@@ -1,28 +1,43 @@
-"""The knobs of the toy LongVA recipe (registered into the default registry on import).
+"""The knobs of the toy LongVA recipe and the phrases that name its stages (`KNOBS`,
+`STAGE_QUALIFIERS`; `adapter.register` adds them to a registry).
 
-Each knob names the config paths it sets; the earliest stage a variant re-runs follows from
-those paths (`recipe.stage_of`). Phrase weights: 3 = names the knob on its own, 2 = strong
-hint, 1 = weak hint (see `part_resolution`). The value phrasings live in `longva_values.py`.
+Each knob names the config paths it sets; the stages a variant re-runs follow from those paths
+(`longva.recipes.stage_inputs`, the declaration the stage cache keys on too). Phrase weights:
+3 = names the knob on its own, 2 = strong hint, 1 = weak hint (see `longva.ablation.knobs`). The
+value phrasings live in `phrasings.py`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from longva.ablation.knobs import BoundKnob, Knob
-from longva.ablation.recipe import RecipeView
-from longva.ablation.registry import register_knob
+from longva.ablation.knobs import BoundKnob, CountScaling, Knob, StageQualifier
+from longva.ablation.recognisers import UnsupportedValue
+from longva.ablation.target import ConfigView
+from longva.recipes.ablation.visual_tokens import COUNT_RULE, near_square_count, tokens_per_frame
+from longva.recipes.stage_inputs import TRAINING_STAGES
 
-_TRAIN_STAGES = ("s0_text", "s1_long", "s2_align")
+# Stage qualifiers, checked in this order (first match wins): the long-context stage is named
+# most specifically, the alignment words are the broadest.
+STAGE_QUALIFIERS: tuple[StageQualifier, ...] = (
+    ("s1_long", r"\blong[- ]?context\b|\bcontext (?:extension|extrapolation)\b|\bs1_long\b", None),
+    ("s0_text", r"\btext[- ]only\b|\btext (?:pre-?training|training|stage)\b|\bs0_text\b", None),
+    ("v0_vision", r"\b(?:vision|tower|encoder|contrastive|clip)[- ](?:tower |encoder )?pre-?train(?:ing|ed)?\b"
+                  r"|\bcontrastive (?:training|stage)\b|\bv0_vision\b", None),
+    ("s2_align", r"\balign(?:ment)?\b|\bs2_align\b", None),
+    ("s2_align", r"\bfine[- ]?tun(?:e|ed|ing)\b|\binstruction[- ]tuning\b",
+     "fine-tuning is this recipe's alignment stage s2_align"),
+    ("s2_align", r"\bpre-?train(?:ing|ed)?\b",
+     "the plan's pre-training is applied to this recipe's alignment stage s2_align"),
+    ("eval", r"\b(?:inference|evaluation|eval|test[- ]time)\b", None),
+)
 
 
-def _base_tokens(view: RecipeView, bound: BoundKnob) -> int:
-    from longva.ablation.tokens import budget
-
-    return budget(view)["facts"]["tokens_per_frame"]
+def _base_tokens(view: ConfigView, bound: BoundKnob) -> int:
+    return tokens_per_frame(view)
 
 
-def _tower_training(params: dict[str, Any], base: RecipeView, bound: BoundKnob) -> dict[str, Any]:
+def _tower_training(params: dict[str, Any], base: ConfigView, bound: BoundKnob) -> dict[str, Any]:
     """Keep `tunable_parts` consistent with `frozen` (the trainer may read either)."""
     if "frozen" not in params or "tunable_parts" in params:
         return params
@@ -32,12 +47,10 @@ def _tower_training(params: dict[str, Any], base: RecipeView, bound: BoundKnob) 
     return {**params, "tunable_parts": parts}
 
 
-def _projector(params: dict[str, Any], base: RecipeView, bound: BoundKnob) -> dict[str, Any]:
+def _projector(params: dict[str, Any], base: ConfigView, bound: BoundKnob) -> dict[str, Any]:
     """`identity` (also what REMOVE means) only works when the vision width equals the LM width."""
-    from longva.ablation.recognisers import UnsupportedValue
-
     if params.get("type") == "identity":
-        model = base.model_config()
+        model = base.config.model
         d_vision, d_lm = model.vision.hidden_size, model.lm.hf_config.get("hidden_size")
         if d_vision != d_lm:
             raise UnsupportedValue(f"projector 'identity' (no projector) needs the vision width ({d_vision}) to equal"
@@ -45,7 +58,7 @@ def _projector(params: dict[str, Any], base: RecipeView, bound: BoundKnob) -> di
     return params
 
 
-def _data_mix(params: dict[str, Any], base: RecipeView, bound: BoundKnob) -> dict[str, Any]:
+def _data_mix(params: dict[str, Any], base: ConfigView, bound: BoundKnob) -> dict[str, Any]:
     """Setting one of the two fractions sets the other to the complement (they sum to 1)."""
     pair = ("multi_grid", "single_grid")
     given = [k for k in pair if k in params]
@@ -53,14 +66,12 @@ def _data_mix(params: dict[str, Any], base: RecipeView, bound: BoundKnob) -> dic
         return params
     value = params[given[0]]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        from longva.ablation.recognisers import UnsupportedValue
-
         raise UnsupportedValue(f"{given[0]} must be a fraction in [0, 1], got {value!r}")
     other = pair[1 - pair.index(given[0])]
     return {**params, other: round(1.0 - float(value), 6)}
 
 
-POOLING = register_knob(Knob(
+POOLING = Knob(
     id="vision.pooling",
     summary="spatial pooling of each grid's tokens after the projector: kind avg|max|none, kernel, stride",
     params={"kind": "model.pooling.kind", "kernel": "model.pooling.kernel", "stride": "model.pooling.stride",
@@ -75,10 +86,9 @@ POOLING = register_knob(Knob(
     addable={"kind": "avg"},
     examples=("max pooling", "average pooling", "average pooling with kernel size 3", "kernel=3,stride=2",
               "no pooling"),
-    inference_only_ok=True,
-))
+)
 
-VISUAL_TOKENS = register_knob(Knob(
+VISUAL_TOKENS = Knob(
     id="vision.tokens_per_grid",
     summary="visual tokens per grid/frame/image (a target count: adaptive pooling below native, interpolation above)",
     params={"tokens": "model.pooling.tokens_per_grid"},
@@ -92,16 +102,17 @@ VISUAL_TOKENS = register_knob(Knob(
     equivalence="image tokens of the plan's model are applied as this recipe's visual tokens per grid"
                 " (model.pooling.tokens_per_grid)",
     current=_base_tokens,
-    relative_counts=True,
-))
+    relative_counts=CountScaling(near_square_count, COUNT_RULE),
+)
 
-PROJECTOR = register_knob(Knob(
+PROJECTOR = Knob(
     id="model.projector",
     summary="vision-to-LM projector: linear, mlpNx_gelu, transformer, cross_attn, identity",
     params={"type": "model.projector.type", "num_layers": "model.projector.num_layers",
             "num_queries": "model.projector.num_queries", "num_heads": "model.projector.num_heads"},
     patterns=[(r"\bprojectors?\b", 3), (r"\bprojection (?:block|layer|module|head|network)s?\b", 3),
-              (r"\bprojection\b", 2), (r"\bconnectors?\b", 3), (r"\b(?:vision|visual|modality)[- ]language adapter\b", 3),
+              (r"\bprojection\b", 2), (r"\bconnectors?\b", 3),
+              (r"\b(?:vision|visual|modality)[- ]language adapter\b", 3),
               (r"\bmlp\b", 1)],
     aliases={"layers": "num_layers", "depth": "num_layers", "queries": "num_queries", "heads": "num_heads",
              "projector": "type"},
@@ -109,9 +120,9 @@ PROJECTOR = register_knob(Knob(
     removable={"type": "identity"},
     examples=("linear", "2-layer MLP", "4-layer MLP", "Transformer layers", "Cross-attention layers", "identity"),
     derive=_projector,
-))
+)
 
-VISION_TOWER = register_knob(Knob(
+VISION_TOWER = Knob(
     id="vision.tower",
     summary="vision encoder family: clip | siglip",
     params={"type": "model.vision.type"},
@@ -121,15 +132,16 @@ VISION_TOWER = register_knob(Knob(
     aliases={"encoder": "type", "tower": "type"},
     kind="component",
     examples=("CLIP", "SigLIP"),
-))
+)
 
-VISION_TRAINING = register_knob(Knob(
+VISION_TRAINING = Knob(
     id="vision.tower_training",
     summary="whether the vision tower is frozen or trained during alignment (s2_align)",
     params={"frozen": "model.vision.frozen", "tunable_parts": "stages.s2_align.tunable_parts",
             "vision_tower_lr": "stages.s2_align.vision_tower_lr"},
     patterns=[(r"\bfreez\w*|\bfrozen\b|\bunfreez\w*", 3),
-              (r"\b(?:vision|visual|image) (?:tower|encoder|backbone) (?:training|tuning|fine-?tuning|weights|updates)\b", 3),
+              (r"\b(?:vision|visual|image) (?:tower|encoder|backbone)"
+               r" (?:training|tuning|fine-?tuning|weights|updates)\b", 3),
               (r"\b(?:training|tuning|fine-?tuning) (?:of )?(?:the )?(?:vision|visual|image) (?:tower|encoder)\b", 3)],
     aliases={"lr": "vision_tower_lr"},
     kind="component",
@@ -137,9 +149,9 @@ VISION_TRAINING = register_knob(Knob(
     addable={"frozen": False},
     examples=("frozen", "unfrozen", "trainable"),
     derive=_tower_training,
-))
+)
 
-ENCODING = register_knob(Knob(
+ENCODING = Knob(
     id="vision.encoding",
     summary="image encoding scheme: unires | anyres, and the maximum number of grids per image",
     params={"scheme": "model.encoding.scheme", "max_grids": "model.encoding.max_grids"},
@@ -151,9 +163,9 @@ ENCODING = register_knob(Knob(
     units=("grids", "grid"),
     kind="component",
     examples=("UniRes", "AnyRes", "UniRes with up to 16 grids", "max_grids=16"),
-))
+)
 
-LR_SCHEDULE = register_knob(Knob(
+LR_SCHEDULE = Knob(
     id="train.lr_schedule",
     summary="learning-rate schedule of one training stage: constant, linear, cosine, exponential, step; warmup",
     params={p: f"stages.{{stage}}.lr_schedule.{p}"
@@ -163,12 +175,12 @@ LR_SCHEDULE = register_knob(Knob(
     aliases={"warmup": "warmup_steps", "schedule": "kind", "type": "kind"},
     kind="component",
     removable={"kind": "constant", "warmup_steps": 0},
-    stages=_TRAIN_STAGES,
+    stages=TRAINING_STAGES,
     examples=("constant", "linear decay", "cosine annealing", "exponential decay", "step decay",
               "cosine with warmup", "warmup_steps=10"),
-))
+)
 
-LR = register_knob(Knob(
+LR = Knob(
     id="train.lr",
     summary="peak learning rate of one training stage",
     params={"lr": "stages.{stage}.lr"},
@@ -176,11 +188,11 @@ LR = register_knob(Knob(
     exclude=(r"schedul|decay|warm-?up|anneal",),
     aliases={"learning rate": "lr"},
     scalar="lr",
-    stages=_TRAIN_STAGES,
+    stages=TRAINING_STAGES,
     examples=("1e-5", "2e-5", "lr=1e-4"),
-))
+)
 
-STEPS = register_knob(Knob(
+STEPS = Knob(
     id="train.steps",
     summary="number of optimizer steps of one training stage",
     params={"steps": "stages.{stage}.steps"},
@@ -188,22 +200,22 @@ STEPS = register_knob(Knob(
               (r"\btraining (?:length|duration|budget)\b", 3)],
     scalar="steps",
     units=("steps", "iterations", "updates"),
-    stages=_TRAIN_STAGES,
+    stages=TRAINING_STAGES,
     examples=("500", "1000 steps"),
-))
+)
 
-BATCH = register_knob(Knob(
+BATCH = Knob(
     id="train.batch_size",
     summary="batch size of one training stage",
     params={"batch_size": "stages.{stage}.batch_size"},
     patterns=[(r"\bbatch[- ]?size\b", 3)],
     aliases={"batch": "batch_size", "bs": "batch_size"},
     scalar="batch_size",
-    stages=_TRAIN_STAGES,
+    stages=TRAINING_STAGES,
     examples=("4", "batch_size=8"),
-))
+)
 
-ROPE = register_knob(Knob(
+ROPE = Knob(
     id="lm.rope_theta",
     summary="RoPE base frequency (theta): the long-context stage s1_long by default, s0_text, or at evaluation",
     params={"theta": {"s0_text": "stages.s0_text.rope_theta", "s1_long": "stages.s1_long.rope_theta",
@@ -215,9 +227,9 @@ ROPE = register_knob(Knob(
     stages=("s0_text", "s1_long", "eval"),
     default_stage="s1_long",
     examples=("1e6", "1e8", "1e9", "theta=5e8"),
-))
+)
 
-CONTEXT = register_knob(Knob(
+CONTEXT = Knob(
     id="lm.context_length",
     summary="training sequence length of an LM stage (the long-context stage s1_long by default)",
     params={"seq_len": "stages.{stage}.seq_len"},
@@ -230,9 +242,9 @@ CONTEXT = register_knob(Knob(
     stages=("s0_text", "s1_long"),
     default_stage="s1_long",
     examples=("2048", "8K", "seq_len=4096"),
-))
+)
 
-LONG_STAGE = register_knob(Knob(
+LONG_STAGE = Knob(
     id="train.long_context_stage",
     summary="the long-context LM training stage s1_long (run or skipped)",
     params={"enabled": "stages.s1_long.enabled"},
@@ -242,9 +254,9 @@ LONG_STAGE = register_knob(Knob(
     removable={"enabled": False},
     addable={"enabled": True},
     examples=("enabled=false",),
-))
+)
 
-LM = register_knob(Knob(
+LM = Knob(
     id="lm.backbone",
     summary="language model family (qwen2 | llama) and size (hidden_size, num_layers, intermediate_size)",
     params={"model_type": "model.lm.model_type", "hidden_size": "model.lm.hf_config.hidden_size",
@@ -257,9 +269,9 @@ LM = register_knob(Knob(
              "width": "hidden_size", "family": "model_type", "type": "model_type"},
     kind="component",
     examples=("Qwen2", "Llama", "hidden_size=128", "4 layers"),
-))
+)
 
-FRAMES = register_knob(Knob(
+FRAMES = Knob(
     id="eval.frames",
     summary="video frames at evaluation (video QA proxy frames; V-NIAH haystack lengths as a list)",
     params={"frames": "eval.video_qa_proxy.frames", "vniah_frames": "eval.vniah.frames"},
@@ -269,9 +281,9 @@ FRAMES = register_knob(Knob(
     scalar="frames",
     units=("frames", "frame"),
     examples=("32", "64 frames", "frames=128", "vniah_frames=[8, 16, 32]"),
-))
+)
 
-DATA_MIX = register_knob(Knob(
+DATA_MIX = Knob(
     id="data.align_mix",
     summary="alignment (s2_align) data mix: fractions of multi-grid images vs single-grid images/frames",
     params={"data_mix": "stages.s2_align.data_mix", "multi_grid": "stages.s2_align.data_mix.multi_grid",
@@ -281,4 +293,7 @@ DATA_MIX = register_knob(Knob(
     aliases={"multi": "multi_grid", "single": "single_grid", "mix": "data_mix"},
     examples=("single-grid only", "multi-grid only", "30% multi-grid", "multi_grid=0.3"),
     derive=_data_mix,
-))
+)
+
+KNOBS = (POOLING, VISUAL_TOKENS, PROJECTOR, VISION_TOWER, VISION_TRAINING, ENCODING, LR_SCHEDULE, LR, STEPS,
+         BATCH, ROPE, CONTEXT, LONG_STAGE, LM, FRAMES, DATA_MIX)
