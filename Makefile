@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= runs/reproduce
 
-.PHONY: setup demo demo-quick test lint bench figures clean
+.PHONY: setup demo demo-quick test lint bench figures niah-figure clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ lint: $(STAMP)
 
 figures: $(STAMP)  ## regenerate the README table and side-by-side heatmap from the demo run
 	$(VENV)/bin/longva reproduce --out $(DEMO_OUT) --publish docs/assets
+
+niah-figure: $(STAMP)  ## the README's V-NIAH comparison figure from tiny random models (~1 min)
+	OMP_NUM_THREADS=1 $(PY) -m longva.niah.demo --out runs/niah-demo --publish docs/assets
 
 clean:
 	rm -rf $(VENV) runs
