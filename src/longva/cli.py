@@ -23,12 +23,16 @@ app = typer.Typer(
 
 def _register_all() -> None:
     from longva.ablation.cli import register as register_ablation
+    from longva.eval.cli import register as register_eval
     from longva.inference.cli import register as register_inference
     from longva.niah.cli import register as register_niah
     from longva.recipes.cli import register as register_recipes
+    from longva.serve.cli import register as register_serve
     from longva.train.cli import register as register_train
 
-    for register in (register_inference, register_niah, register_train, register_recipes, register_ablation):
+    registers = (register_inference, register_niah, register_train, register_recipes,
+                 register_ablation, register_eval, register_serve)
+    for register in registers:
         register(app)
 
 

@@ -72,6 +72,9 @@ def test_mp4_index_shortcut_agrees_with_counting_packets(videos, name):
         packets = list(_read_packets(container, stream, path))
         from_index = _from_mp4_index(stream, packets[:64], path)
         from_packets = _from_packets(packets, stream)
+    if not hasattr(av.stream.Stream, "index_entries"):  # PyAV < 16 (lmms-eval pins av<16): no index
+        assert from_index is None and from_packets.exact  # the reader counts the packets instead
+        return
     assert from_index is not None and from_index.exact and from_packets.exact
     assert np.array_equal(from_index.pts, from_packets.pts)
     assert np.array_equal(from_index.keyframes, from_packets.keyframes)
@@ -89,8 +92,8 @@ def test_truncated_mp4_with_index_up_front_counts_only_frames_present(tmp_path, 
         container.mux(stream.encode(None))
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        cut = stream.index_entries[30].pos  # packets are stored in decode order
         assert stream.frames == 40
+        cut = [p for p in container.demux(stream) if p.size][30].pos  # stored in decode order
     cut_path = tmp_path / "cut.mp4"
     cut_path.write_bytes(path.read_bytes()[:cut])
     assert probe_video(cut_path).num_frames == 30

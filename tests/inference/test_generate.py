@@ -59,6 +59,27 @@ def test_streamed_pieces_join_to_the_answer(pipe):
     assert "".join(pieces) == out.text == pipe.processor.decode(out.token_ids)
 
 
+
+def test_a_callback_returning_true_stops_generation_and_keeps_the_cache_consistent(pipe):
+    from longva.inference import KVState
+
+    ids, visuals = _prompt(pipe)
+    gen = dict(visuals=visuals, max_new_tokens=16, stop_token_ids=[])
+    full = generate(pipe.model, pipe.processor, ids, **gen)
+    pieces: list[str] = []
+
+    def stop_after_three(piece: str) -> bool:
+        pieces.append(piece)
+        return len(pieces) == 3
+
+    kv = KVState()
+    out = generate(pipe.model, pipe.processor, ids, callback=stop_after_three, kv=kv, **gen)
+    assert out.finish_reason == "stop" and 3 <= len(out.token_ids) < 16
+    assert out.token_ids == full.token_ids[: len(out.token_ids)]
+    assert "".join(pieces) == out.text  # a held-back remainder still arrives after the stop
+    # the last token was never fed, so the cache holds the prompt and all tokens but the last
+    assert kv.cached_len == out.prompt_tokens + len(out.token_ids) - 1 == kv.cache.get_seq_length()
+
 def test_incremental_detokenizer_never_splits_a_multibyte_character(pipe):
     tok = pipe.processor.tokenizer
     text = "héllo ✓ wörld 日本"

@@ -1,6 +1,6 @@
 from longva.recipes.cache import StageDir, stage_key
 from longva.recipes.config import RecipeConfig
-from longva.recipes.report import vniah_numbers
+from longva.recipes.metrics import vniah_numbers
 from longva.utils.dataclass_config import set_path
 
 

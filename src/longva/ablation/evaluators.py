@@ -27,7 +27,7 @@ import numpy as np
 
 from longva.ablation.metrics import ResolvedMetric
 from longva.ablation.run_context import RunContext
-from longva.recipes.report import text_numbers, vniah_numbers
+from longva.recipes.metrics import text_numbers, vniah_numbers
 from longva.recipes.runner import load_cells, load_train_metrics
 
 Evaluator = Callable[[RunContext], dict[str, Any]]

@@ -9,6 +9,8 @@ B-frames (decode order != presentation order). Container headers are not trusted
 Two ways to build it:
 - mp4/mov keep a full sample index in memory after opening; when it is complete, inside the file
   and constant-rate, the table is read from it without touching the file data (~1 us/frame).
+  PyAV exposes that index from version 16 on (`stream.index_entries`); with an older PyAV (e.g.
+  the av<16 lmms-eval pins) the packets are read instead.
 - otherwise every packet of the stream is demuxed (no decoding; ~7 us/packet, i.e. ~0.8 s for
   an hour at 30 fps).
 """
@@ -101,7 +103,9 @@ def _from_mp4_index(stream, head, path) -> Timeline | None:
 
     head: the first packets (decode order), used to find the pts grid the index implies.
     """
-    entries = stream.index_entries
+    entries = getattr(stream, "index_entries", None)  # PyAV >= 16; older: read the packets
+    if entries is None:
+        return None
     n = len(entries)
     if n < 2 or n != stream.frames:  # only mov/mp4 index every sample at open
         return None

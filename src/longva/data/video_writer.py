@@ -86,7 +86,9 @@ def _add_stream(container, shape, fps, codec, gop, pix_fmt, bit_rate, vfr, crf, 
         stream.options = options
     if bit_rate is not None:
         cc.bit_rate = bit_rate
-    elif codec == "mpeg4":
+    elif codec == "mpeg4" and hasattr(cc, "global_quality"):  # PyAV >= 16
         cc.qscale = True
         cc.global_quality = MPEG4_QSCALE * FF_QP2LAMBDA
+    elif codec == "mpeg4":  # older PyAV (the av<16 lmms-eval pins): the same as codec options
+        stream.options = {"flags": "+qscale", "global_quality": str(MPEG4_QSCALE * FF_QP2LAMBDA)}
     return stream

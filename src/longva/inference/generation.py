@@ -73,8 +73,9 @@ def generate(
     """Answer the prompt `input_ids` (1, L); one visual per IMAGE_TOKEN_INDEX placeholder.
 
     visuals are encoded here; visual_features are precomputed (tokens, D) blocks (give one or
-    the other). callback receives text pieces as they are generated. kv: a KVState to reuse
-    between calls (multi-turn chat); a fresh cache is used when None.
+    the other). callback receives text pieces as they are generated; when it returns True,
+    generation ends there with finish_reason "stop" (a server's stop strings). kv: a KVState
+    to reuse between calls (multi-turn chat); a fresh cache is used when None.
     """
     if max_new_tokens < 0 or prefill_chunk < 1:
         raise InputError(f"max_new_tokens={max_new_tokens}, prefill_chunk={prefill_chunk}; expected >= 0 and >= 1")
@@ -120,27 +121,29 @@ def _run(model, processor, ids, features, kv, max_new_tokens, params, stop, call
     generator = make_generator(seed, logits.device)
     detok = IncrementalDetokenizer(processor.tokenizer)
     generated: list[int] = []
-    finish = "length"
+    finish, last_fed = "length", False
     for step in range(max_new_tokens):
         token = next_token(logits, params, generator)
         if token in stop:
-            finish = "stop"
+            finish, last_fed = "stop", True
             break
         generated.append(token)
-        _emit(callback, detok.push(token))
+        if _emit(callback, detok.push(token)):  # the caller has seen enough (e.g. a stop string)
+            finish = "stop"
+            break
         if step + 1 < max_new_tokens:  # the last token's logits are never needed
             logits = decode_step(model, token, kv.cache, total + step)
     _emit(callback, detok.finish())
-    fed = generated if finish == "stop" else generated[:-1]  # every id whose KV is cached
+    fed = generated if last_fed else generated[:-1]  # every id whose KV is cached
     record(kv, ids, features, fed)
     timings["generate"] = time.perf_counter() - t0
     visual = sum(int(f.shape[0]) for f in features)
     return GenerationOutput(detok.text, generated, finish, total, visual, start, timings)
 
 
-def _emit(callback, piece: str) -> None:
-    if callback is not None and piece:
-        callback(piece)
+def _emit(callback, piece: str) -> bool:
+    """Pass a non-empty piece on; True when the callback asks to stop generating."""
+    return bool(callback is not None and piece and callback(piece))
 
 
 def _lm_forward(model, embeds: torch.Tensor, cache, position: int) -> torch.Tensor:

@@ -20,7 +20,7 @@ from typing import Any
 from longva.utils.dataclass_config import to_dict
 from longva.utils.io import atomic_write_json
 
-CACHE_VERSION = 3  # bump when a stage's code changes what it produces
+CACHE_VERSION = 4  # bump when a stage's code changes what it produces
 
 
 def stage_key(name: str, config: Any, upstream: dict[str, str] | None = None) -> str:

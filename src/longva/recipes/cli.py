@@ -12,44 +12,63 @@ def register(app: typer.Typer) -> None:
 
 
 def reproduce_cmd(
-    out: Path = typer.Option(Path("runs/reproduce"), "--out", help="Output folder (stage cache + report)."),
-    quick: bool = typer.Option(False, "--quick", help="Tiny grid and few steps (smoke test, ~1-3 min)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of every stage (deterministic on one machine)."),
+    out: Path = typer.Option(Path("runs/reproduce"), "--out", help="Output folder (stage cache + reports)."),
+    quick: bool = typer.Option(False, "--quick", help="Tiny grid and few steps: a smoke run (~1-3 min), accuracy not expected."),
+    seed: int = typer.Option(0, "--seed", help="One seed (deterministic on one machine)."),
+    seeds: str | None = typer.Option(None, "--seeds", help="Seeds as an axis: a count (3 = seeds 0,1,2) or a list (0,1,2)."),
     config: Path | None = typer.Option(None, "--config", help="A RecipeConfig YAML/JSON to start from."),
     set_: list[str] = typer.Option([], "--set", help="Override a config value: --set stages.s1_long.steps=200"),
     threads: int | None = typer.Option(None, "--threads", help="torch threads (default: the config's, 2)."),
-    publish: Path | None = typer.Option(None, "--publish", help="Also copy the table and side-by-side figure here (README assets)."),
+    publish: Path | None = typer.Option(None, "--publish", help="Also copy the tables and side-by-side figure here (README assets)."),
 ) -> None:
-    """Train the toy LongVA from nothing (text LM, long-context text, short image alignment),
-    run V-NIAH against the baselines and write report.md, results.json and heatmaps."""
+    """Train the toy LongVA from nothing (tower, text LM, long-context text, short image alignment)
+    for each seed, run V-NIAH against the baselines, and write per-seed and over-seed reports."""
     import time
 
     from rich.console import Console
 
     from longva.recipes.config import RecipeConfig, quick_config
-    from longva.recipes.report import vniah_table, write_report
-    from longva.recipes.reproduce import reproduce
+    from longva.recipes.report import write_report
+    from longva.recipes.reproduce import parse_seeds, reproduce
+    from longva.recipes.seed_report import (
+        acceptance_table,
+        mean_table,
+        seeds_table,
+        write_seed_report,
+    )
     from longva.utils.dataclass_config import apply_overrides, load_config, save_config, set_path
 
-    start = time.perf_counter()
-    cfg = load_config(RecipeConfig, config) if config else (quick_config(seed) if quick else RecipeConfig(seed=seed))
-    if config:
-        cfg = set_path(cfg, "seed", seed) if seed else cfg
+    seed_list = parse_seeds(seeds) if seeds is not None else [seed]
+    cfg = load_config(RecipeConfig, config) if config else (quick_config(seed_list[0]) if quick else RecipeConfig(seed=seed_list[0]))
     cfg = apply_overrides(cfg, set_)
     if threads is not None:
         cfg = set_path(cfg, "threads", threads)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
     console = Console(stderr=True)
-    result = reproduce(cfg, out, log=console.print)
-    results = write_report(result, out, time.perf_counter() - start)
+    runs, per_seed, walls = {}, {}, {}
+    for s in seed_list:
+        start = time.perf_counter()
+        console.print(f"[bold]seed {s}[/bold]")
+        runs[s] = reproduce(set_path(cfg, "seed", s), out, log=console.print)
+        walls[s] = time.perf_counter() - start
+        per_seed[s] = write_report(runs[s], out / f"seed_{s}", walls[s])
+    results = write_seed_report(runs, per_seed, walls, out)
     if publish is not None:
-        import shutil
-
-        publish.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(out / "vniah_side_by_side.png", publish / "vniah_side_by_side.png")
-        (publish / "vniah_table.md").write_text(vniah_table(results) + "\n")
+        _publish(out, publish, results)
     console.print(f"report: {out / 'report.md'}")
-    typer.echo(vniah_table(results))
-    for name, check in results["acceptance"].items():
-        typer.echo(f"{name}: {check['value'] if check['value'] is None else round(check['value'], 3)} -> {'OK' if check['ok'] else 'NOT MET'}")
+    typer.echo("V-NIAH per seed (average / > 4x S0 ctx):\n" + seeds_table(results) + "\n")
+    typer.echo(f"V-NIAH mean ± 95% CI over {len(seed_list)} seed(s):\n" + mean_table(results) + "\n")
+    if quick:
+        typer.echo("(--quick is a smoke run of the pipeline: accuracy is not expected, the checks below are not meaningful)")
+    typer.echo("Acceptance:\n" + acceptance_table(results))
+
+
+def _publish(out: Path, publish: Path, results: dict) -> None:
+    import shutil
+
+    from longva.recipes.seed_report import acceptance_table, mean_table, seeds_table
+
+    publish.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(out / "vniah_side_by_side.png", publish / "vniah_side_by_side.png")
+    (publish / "vniah_table.md").write_text(mean_table(results) + "\n\n" + seeds_table(results) + "\n\n" + acceptance_table(results) + "\n")

@@ -3,6 +3,8 @@
 Stages run in this order, each cached on disk by a hash of the config it reads and of its
 inputs (see `longva.recipes.cache`):
 
+    v0_vision tiny CLIP tower pretrained contrastively on captioned synthetic images (LongVA
+              starts from a pretrained CLIP), shared by every model of a seed
     s0_text   tiny Qwen2 from scratch, short context, text retrieval (colour word in filler)
     s1_long   RoPE base raised, sequence length x8, text only            (the long-context LM)
     s2_align  vision tower + projector aligned on SHORT multi-grid images (LM frozen)
@@ -27,8 +29,9 @@ from longva.model.config import (
     VisionTowerConfig,
 )
 from longva.train.schedules import LRScheduleConfig
+from longva.train.vision_pretrain import TextTowerConfig
 
-STAGES = ("s0_text", "s1_long", "s2_align", "eval")
+STAGES = ("v0_vision", "s0_text", "s1_long", "s2_align", "eval")
 
 
 def toy_model_config() -> LongVAConfig:
@@ -63,7 +66,9 @@ def toy_model_config() -> LongVAConfig:
 class TextTaskConfig:
     """Synthetic text that teaches retrieval: one colour word hidden in filler words."""
 
-    vocab_size: int = 600  # BPE vocabulary of the toy tokenizer
+    # BPE vocabulary of the toy tokenizer (its corpus runs out of merges at ~780): every filler
+    # word and the chat template's words become whole tokens
+    vocab_size: int = 800
     # share of filler tokens drawn from the whole vocabulary instead of whole words. 0.3 made
     # S0 plateau for hundreds of steps (seed-dependent) and S2 alignment then failed; 0 learns
     # reliably. Kept as a knob for ablations.
@@ -88,6 +93,14 @@ class TextStageConfig:
     easy_steps: int = 0
     easy_seq_len: int = 96  # the chat prompt alone is 64 tokens: 32 tokens of haystack
     easy_needle_copies: int = 1  # >1: the colour word repeated in the easy haystacks
+    # after the easy steps, each step draws its sequence length log-uniformly from
+    # [min_seq_len, seq_len] (rows scaled so every step holds about batch_size x seq_len
+    # tokens); 0: always seq_len. An LM trained on one length (or a few) retrieves at exactly
+    # those lengths and fails in between, and alignment images are short sequences of any length.
+    min_seq_len: int = 0
+    # with min_seq_len: fill each row of seq_len tokens with several conversations of those
+    # lengths (packing, as pretraining and LongVA's long-text stage do) instead of one per step
+    pack: bool = False
     lr_schedule: LRScheduleConfig = field(default_factory=LRScheduleConfig)
     weight_decay: float = 0.1
     grad_clip: float = 1.0
@@ -99,8 +112,32 @@ class TextStageConfig:
                 raise ConfigError(f"{where}.{name}: must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.rope_theta <= 0:
             raise ConfigError(f"{where}: lr and rope_theta must be > 0")
+        if self.pack and not self.min_seq_len:
+            raise ConfigError(f"{where}.pack: needs min_seq_len > 0 (the shortest packed conversation)")
+        if not 0 <= self.min_seq_len <= self.seq_len:
+            raise ConfigError(f"{where}.min_seq_len: must be in 0..seq_len ({self.seq_len}), got {self.min_seq_len}")
         if self.easy_steps < 0 or self.easy_seq_len < 1 or self.easy_needle_copies < 1:
             raise ConfigError(f"{where}: expected easy_steps >= 0 and easy_seq_len >= 1, got {self.easy_steps}, {self.easy_seq_len}")
+
+
+@dataclass
+class VisionPretrainConfig:
+    """CLIP-style contrastive pretraining of the tower (see `longva.train.vision_pretrain`)."""
+
+    enabled: bool = True
+    steps: int = 300
+    batch_size: int = 128
+    lr: float = 1e-3
+    lr_schedule: LRScheduleConfig = field(default_factory=lambda: LRScheduleConfig(kind="cosine", warmup_steps=20, min_lr_ratio=0.1))
+    square_fraction: float = 0.5  # share of needle-like frames (a coloured square) among the images
+    text_tower: TextTowerConfig = field(default_factory=TextTowerConfig)
+    checkpoint_every: int = 100
+
+    def validate(self, where: str) -> None:
+        if self.steps < 1 or self.batch_size < 2 or self.lr <= 0:
+            raise ConfigError(f"{where}: expected steps >= 1, batch_size >= 2, lr > 0; got {self.steps}, {self.batch_size}, {self.lr}")
+        if not 0.0 < self.square_fraction < 1.0:
+            raise ConfigError(f"{where}.square_fraction: must be in (0, 1), got {self.square_fraction}")
 
 
 @dataclass
@@ -142,6 +179,7 @@ class AlignStageConfig:
 
 @dataclass
 class StagesConfig:
+    v0_vision: VisionPretrainConfig = field(default_factory=VisionPretrainConfig)
     s0_text: TextStageConfig = field(default_factory=lambda: TextStageConfig(seq_len=256, steps=300, batch_size=32, lr=2e-3, rope_theta=1e4,
                                                               easy_steps=150, easy_seq_len=256, easy_needle_copies=16))
     s1_long: TextStageConfig = field(
@@ -183,6 +221,9 @@ class EvalConfig:
     vniah: VNIAHConfig = field(default_factory=VNIAHConfig)
     text_niah: TextNIAHConfig = field(default_factory=TextNIAHConfig)
     video_qa_proxy: VideoQAProxyConfig = field(default_factory=VideoQAProxyConfig)
+    # short_lm_rope: θ values tried at evaluation, 3x to 1000x the S0 base as the paper swept
+    # 3M..1B for a 1M base; the best one beyond 4x the S0 context is reported
+    rope_sweep: list[float] = field(default_factory=lambda: [3e4, 1e5, 3e5, 1e6, 3e6, 1e7])
 
 
 @dataclass
@@ -205,6 +246,8 @@ class RecipeConfig:
 def quick_config(seed: int = 0) -> RecipeConfig:
     """A few-seconds-per-stage version for CI smoke tests (accuracy is not expected)."""
     cfg = RecipeConfig(seed=seed)
+    cfg.stages.v0_vision = VisionPretrainConfig(steps=10, batch_size=32, checkpoint_every=5,
+                                                lr_schedule=LRScheduleConfig(kind="cosine", warmup_steps=2))
     cfg.stages.s0_text = TextStageConfig(seq_len=96, steps=30, batch_size=16, lr=2e-3, rope_theta=1e4, checkpoint_every=10)
     cfg.stages.s1_long = TextStageConfig(seq_len=384, steps=8, batch_size=4, lr=1e-3, rope_theta=1e6, checkpoint_every=4)
     cfg.stages.s2_align = AlignStageConfig(steps=10, batch_size=8, max_grids=6, easy_steps=4, easy_max_grids=3, checkpoint_every=5,
@@ -212,4 +255,5 @@ def quick_config(seed: int = 0) -> RecipeConfig:
     cfg.eval.vniah = VNIAHConfig(frames=[8, 32, 128], depths=[0.0, 0.5, 1.0], num_needles=2)
     cfg.eval.text_niah = TextNIAHConfig(lengths=[32, 256], depths=[0.0, 1.0], samples=2)
     cfg.eval.video_qa_proxy = VideoQAProxyConfig(frames=[8, 32], num_questions=4, video_length=128)
+    cfg.eval.rope_sweep = [1e5, 1e6]
     return cfg

@@ -1,9 +1,4 @@
-"""The reproduction report: results.json, report.md, per-model heatmaps, a side-by-side figure.
-
-V-NIAH accuracy is averaged over the whole grid and over length buckets defined by the number
-of visual tokens of a cell, (frames + 1) x tokens/frame (the needle is inserted), against the
-S0 context (the short LM's training length).
-"""
+"""The reproduction report of one seed: results.json, report.md, per-model heatmaps, a side-by-side figure."""
 
 from __future__ import annotations
 
@@ -11,48 +6,14 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 from longva.niah.plot import load_entries, plot_compare
+from longva.recipes.acceptance import seed_checks
+from longva.recipes.metrics import text_numbers, theta_text, vniah_numbers
 from longva.recipes.reproduce import MODELS, ReproduceResult
-from longva.recipes.runner import load_cells
+from longva.recipes.runner import load_cells, load_train_metrics
+from longva.recipes.stage_inputs import TRAINING_STAGES
 from longva.utils.dataclass_config import to_dict
 from longva.utils.io import atomic_write_json, atomic_write_text
-
-TARGET_LONG, TARGET_SHORT_BEYOND = 0.90, 0.40
-
-
-def _mean(values) -> float | None:
-    values = list(values)
-    return float(np.mean(values)) if values else None
-
-
-def vniah_numbers(cells: list[dict], tpf: int, s0_context: int) -> dict:
-    """Average, per-frame-count and per-bucket accuracy from per-cell records."""
-    by_frames: dict[int, list[float]] = {}
-    for c in cells:
-        by_frames.setdefault(int(c["frames"]), []).append(1.0 if c["correct"] else 0.0)
-    visual = {t: (t + 1) * tpf for t in by_frames}
-    buckets = {
-        "within_s0_context": [t for t in by_frames if visual[t] <= s0_context],
-        "beyond_s0_context": [t for t in by_frames if visual[t] > s0_context],
-        "beyond_4x_s0_context": [t for t in by_frames if visual[t] > 4 * s0_context],
-    }
-    return {
-        "average": _mean(v for vals in by_frames.values() for v in vals),
-        "by_frames": {t: _mean(by_frames[t]) for t in sorted(by_frames)},
-        "visual_tokens": {t: visual[t] for t in sorted(visual)},
-        "buckets": {name: _mean(v for t in ts for v in by_frames[t]) for name, ts in buckets.items()},
-        "bucket_frames": {name: sorted(ts) for name, ts in buckets.items()},
-        "cells": len(cells),
-    }
-
-
-def text_numbers(cells: list[dict]) -> dict:
-    by_len: dict[int, list[float]] = {}
-    for c in cells:
-        by_len.setdefault(int(c["tokens"]), []).append(1.0 if c["correct"] else 0.0)
-    return {"average": _mean(v for vals in by_len.values() for v in vals), "by_tokens": {t: _mean(v) for t, v in sorted(by_len.items())}}
 
 
 def build_results(res: ReproduceResult) -> dict:
@@ -72,24 +33,32 @@ def build_results(res: ReproduceResult) -> dict:
         "text_niah": {k: text_numbers(load_cells(v)) for k, v in res.text_niah.items()},
         "video_qa_proxy": {k: v.info["summary"] for k, v in res.video_qa.items()},
         "timings_s": res.timings,
+        "stage_rates": stage_rates(res),
         "stages": {f"{g}:{k}": v.path.name for g, d in
                    (("lm", res.lms), ("model", res.models), ("vniah", res.vniah)) for k, v in d.items()},
+        "rope": {"theta": res.rope_theta, "sweep": {theta_text(t): n for t, n in res.rope_sweep.items()}},
     }
     for name, stage in res.vniah.items():
         results["models"][name] = {"description": MODELS[name], **vniah_numbers(load_cells(stage), tpf, s0_ctx)}
-    results["acceptance"] = acceptance(results)
+    if res.rope_theta is not None:
+        results["models"]["short_lm_rope"]["rope_theta"] = res.rope_theta
+    results["acceptance"] = seed_checks(results)
     return results
 
 
-def acceptance(results: dict) -> dict:
-    models = results["models"]
+def stage_rates(res: ReproduceResult) -> dict[str, dict]:
+    """Per computed stage: seconds, tokens processed and tokens/s (training: input tokens of
+    every step; evaluation: the tokens each cell prefilled)."""
     out = {}
-    if "longva" in models:
-        avg = models["longva"]["average"]
-        out["longva_average_ge_0.90"] = {"value": avg, "ok": avg is not None and avg >= TARGET_LONG}
-    if "short_lm" in models:
-        beyond = models["short_lm"]["buckets"]["beyond_s0_context"]
-        out["short_lm_beyond_context_le_0.40"] = {"value": beyond, "ok": beyond is not None and beyond <= TARGET_SHORT_BEYOND}
+    stages = {"v0_vision:tower": res.vision} if res.vision is not None else {}
+    for group in (res.lms, res.models, res.vniah, res.text_niah):
+        stages |= {f"{stage.name}:{name}": stage for name, stage in group.items()}
+    for label, stage in stages.items():
+        records = load_train_metrics(stage) if stage.name in TRAINING_STAGES else load_cells(stage)
+        tokens = sum(r.get("tokens", r.get("new_tokens", 0)) for r in records)
+        busy = sum(r.get("step_time_s", r.get("seconds", 0.0)) for r in records)
+        out[label] = {"seconds": float(stage.info.get("seconds", 0.0)), "tokens": int(tokens),
+                      "tokens_per_s": round(tokens / busy, 1) if busy > 0 else None}
     return out
 
 
@@ -108,6 +77,34 @@ def vniah_table(results: dict) -> str:
         rows.append(f"| {name} | **{_fmt(m['average'])}** | {_fmt(b['within_s0_context'])} | "
                     f"{_fmt(b['beyond_s0_context'])} | {_fmt(b['beyond_4x_s0_context'])} | {cells} |")
     return "\n".join([head, sep, *rows])
+
+
+def needle_table(results: dict) -> str:
+    """V-NIAH accuracy of every needle (over all lengths and depths): which colours a model reads."""
+    needles = sorted({n for m in results["models"].values() for n in m.get("by_needle", {})})
+    head = "| model | " + " | ".join(needles) + " |"
+    sep = "|" + "---|" * (1 + len(needles))
+    rows = [f"| {name} | " + " | ".join(_fmt(m.get("by_needle", {}).get(n)) for n in needles) + " |"
+            for name, m in results["models"].items()]
+    return "\n".join([head, sep, *rows])
+
+
+def rope_table(results: dict) -> str:
+    """short_lm's V-NIAH at every evaluation θ of the sweep (the reported one in bold)."""
+    sweep, best = results["rope"]["sweep"], results["rope"]["theta"]
+    rows = ["| RoPE θ at evaluation | average | ≤ S0 ctx | > S0 ctx | > 4× S0 ctx |", "|---|---|---|---|---|"]
+    for theta, n in sweep.items():
+        b = n["buckets"]
+        mark = "**" if best is not None and float(theta) == best else ""
+        rows.append(f"| {mark}{theta}{mark} | {_fmt(n['average'])} | {_fmt(b['within_s0_context'])} |"
+                    f" {_fmt(b['beyond_s0_context'])} | {_fmt(b['beyond_4x_s0_context'])} |")
+    return "\n".join(rows)
+
+
+def rates_lines(results: dict) -> list[str]:
+    return [f"- {k}: {v['seconds']:.1f} s, {v['tokens']:,} tokens"
+            + (f", {v['tokens_per_s']:,.0f} tokens/s" if v["tokens_per_s"] else "")
+            for k, v in results["stage_rates"].items()]
 
 
 def text_table(results: dict) -> str:
@@ -160,6 +157,11 @@ def render_markdown(results: dict) -> str:
         "",
         "![V-NIAH heatmaps](vniah_side_by_side.png)",
         "",
+        "Per needle (all lengths and depths):",
+        "",
+        needle_table(results),
+        "",
+        *(["## Training-free RoPE θ sweep (short_lm)", "", rope_table(results), ""] if results["rope"]["sweep"] else []),
         "## Text NIAH (the language models alone; haystack length in tokens)",
         "",
         text_table(results),
@@ -168,13 +170,13 @@ def render_markdown(results: dict) -> str:
         "",
         *[f"- {k}: average {_fmt(v['average'])}, by frames {json.dumps(v['by_frames'])}" for k, v in results["video_qa_proxy"].items()],
         "",
-        "## Acceptance checks",
+        "## Acceptance checks (this seed; see the multi-seed report for the verdicts)",
         "",
-        *[f"- {k}: {_fmt(v['value'])} → {'OK' if v['ok'] else 'NOT MET'}" for k, v in results["acceptance"].items()],
+        *[f"- {v['text']}: {_fmt(v['value'])} → {'OK' if v['ok'] else 'NOT MET'}" for v in results["acceptance"].values()],
         "",
-        "## Stage timings (seconds, when computed; cached stages keep their first timing)",
+        "## Stages (seconds when computed, tokens, tokens/s; cached stages keep their first timing)",
         "",
-        *[f"- {k}: {v:.1f}" for k, v in results["timings_s"].items()],
+        *rates_lines(results),
     ]
     if "elapsed_s" in results:
         lines += ["", f"Wall time of this invocation: {results['elapsed_s']:.1f} s."]

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from longva.model.modeling_longva import LongVAForCausalLM
 from longva.model.processor import LongVAProcessor
 from longva.recipes.cache import StageDir, stage_key
 from longva.recipes.config import RecipeConfig
 from longva.recipes.evaluation import run_text_niah, run_video_qa_proxy, run_vniah
+from longva.recipes.stage_inputs import stage_config
 from longva.recipes.stages import (
     build_tokenizer,
     fresh_vision_model,
@@ -27,6 +29,7 @@ from longva.recipes.stages import (
     new_lm,
     train_align,
     train_text,
+    train_vision,
 )
 from longva.utils.io import atomic_write_json
 from longva.utils.progress import console
@@ -38,11 +41,6 @@ class StageResult:
     key: str
     path: Path
     info: dict
-
-
-def _model_part(cfg: RecipeConfig) -> dict:
-    return {"vision": cfg.model.vision, "projector": cfg.model.projector, "pooling": cfg.model.pooling,
-            "encoding": cfg.model.encoding, "template": cfg.model.template}
 
 
 class RecipeRunner:
@@ -76,9 +74,25 @@ class RecipeRunner:
 
     # ---- training stages --------------------------------------------------------------------------
 
+    def v0_vision(self) -> StageResult | None:
+        """The pretrained tower shared by every model of this seed (None: towers start random)."""
+        cfg = self.cfg
+        if not cfg.stages.v0_vision.enabled:
+            return None
+        subset = stage_config(cfg, "v0_vision")
+
+        def compute(work: Path) -> dict:
+            torch.set_num_threads(cfg.threads)
+            weights, history = train_vision(cfg, self.tokenizer, work, cfg.seed + 3)
+            save_file(weights, str(work / "tower.safetensors"))
+            final = history[-1] if history else {}
+            return {"final_loss": final.get("loss"), "steps": final.get("step")}
+
+        return self._stage("v0_vision", subset, {}, compute)
+
     def s0_text(self) -> StageResult:
         cfg = self.cfg
-        subset = {"seed": cfg.seed, "lm": cfg.model.lm, "text": cfg.text, "stage": cfg.stages.s0_text, "template": cfg.model.template}
+        subset = stage_config(cfg, "s0_text")
 
         def compute(work: Path) -> dict:
             torch.set_num_threads(cfg.threads)
@@ -95,7 +109,7 @@ class RecipeRunner:
         s0 = self.s0_text()
         if not cfg.stages.s1_long.enabled:
             return s0
-        subset = {"seed": cfg.seed, "text": cfg.text, "stage": cfg.stages.s1_long, "template": cfg.model.template}
+        subset = stage_config(cfg, "s1_long")
 
         def compute(work: Path) -> dict:
             torch.set_num_threads(cfg.threads)
@@ -113,24 +127,27 @@ class RecipeRunner:
 
     def s2_align(self, lm_stage: StageResult, scheme: str | None = None) -> StageResult:
         cfg = self.cfg
-        subset = {"seed": cfg.seed, "model": _model_part(cfg), "stage": cfg.stages.s2_align, "question": cfg.text.question, "scheme": scheme}
+        subset = stage_config(cfg, "s2_align") | {"scheme": scheme}
+        tower = self.v0_vision()
+        upstream = {"lm": lm_stage.key} | ({"v0_vision": tower.key} if tower else {})
 
         def compute(work: Path) -> dict:
             torch.set_num_threads(cfg.threads)
-            model, processor = fresh_vision_model(cfg, self.tokenizer, load_lm(lm_stage.path / "lm"), scheme)
+            weights = load_file(str(tower.path / "tower.safetensors")) if tower else None
+            model, processor = fresh_vision_model(cfg, self.tokenizer, load_lm(lm_stage.path / "lm"), scheme, weights)
             history = train_align(model, processor, cfg.stages.s2_align, cfg.text.question, work, cfg.seed + 2)
             model.save_pretrained(work / "model", processor)
             final = history[-1] if history else {}
             return {"final_loss": final.get("loss"), "tokens_per_frame": model.tokens_per_frame,
                     "max_visual_tokens": cfg.stages.s2_align.max_grids * model.tokens_per_frame}
 
-        return self._stage("s2_align", subset, {"lm": lm_stage.key}, compute)
+        return self._stage("s2_align", subset, upstream, compute)
 
     # ---- evaluations ---------------------------------------------------------------------------------
 
     def vniah(self, model_stage: StageResult, rope_theta: float | None = None, label: str = "V-NIAH") -> StageResult:
         cfg = self.cfg
-        subset = {"seed": cfg.seed, "vniah": cfg.eval.vniah, "rope_theta": rope_theta, "question": cfg.text.question}
+        subset = stage_config(cfg, "eval_vniah") | {"rope_theta": rope_theta}
 
         def compute(work: Path) -> dict:
             torch.set_num_threads(cfg.threads)
@@ -143,7 +160,7 @@ class RecipeRunner:
 
     def text_niah(self, lm_stage: StageResult, label: str = "text NIAH") -> StageResult:
         cfg = self.cfg
-        subset = {"seed": cfg.seed, "text_niah": cfg.eval.text_niah, "text": cfg.text}
+        subset = stage_config(cfg, "eval_text_niah")
 
         def compute(work: Path) -> dict:
             torch.set_num_threads(cfg.threads)
@@ -155,7 +172,7 @@ class RecipeRunner:
 
     def video_qa_proxy(self, model_stage: StageResult) -> StageResult:
         cfg = self.cfg
-        subset = {"seed": cfg.seed, "video_qa_proxy": cfg.eval.video_qa_proxy, "question": cfg.text.question}
+        subset = stage_config(cfg, "eval_video_qa_proxy")
 
         def compute(work: Path) -> dict:
             torch.set_num_threads(cfg.threads)

@@ -18,25 +18,41 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from longva.data.indexed import IndexedBatches
+from longva.model.image_processing import normalise_pixels
 from longva.model.modeling_longva import LongVAForCausalLM, build_lm_config
 from longva.model.processor import LongVAProcessor
-from longva.model.prompt import IGNORE_INDEX
+from longva.model.prompt import IGNORE_INDEX, get_template
 from longva.model.tiny import build_tiny_tokenizer
-from longva.recipes.config import AlignStageConfig, RecipeConfig, TextStageConfig
-from longva.recipes.toy_data import AlignmentTask, TextRetrievalTask, tokenizer_corpus
+from longva.recipes.config import (
+    AlignStageConfig,
+    RecipeConfig,
+    TextStageConfig,
+    VisionPretrainConfig,
+)
+from longva.recipes.toy_data import (
+    COLOURS,
+    AlignmentTask,
+    CaptionedImages,
+    TextRetrievalTask,
+    tokenizer_corpus,
+)
 from longva.train.align_parts import align_loss_fn, set_tunable_parts
 from longva.train.checkpoint import latest_checkpoint
 from longva.train.lm_loss import CausalLMLoss, lm_loss_fn
 from longva.train.optim import OptimizerConfig, make_param_groups
 from longva.train.rope import get_rope_theta, with_rope_theta
 from longva.train.trainer import Trainer, TrainerConfig
+from longva.train.vision_pretrain import build_dual_encoder, contrastive_loss_fn, tower_state_dict
 from longva.utils.dataclass_config import to_dict
 
 # ---- shared builders ----------------------------------------------------------------------------
 
 
 def build_tokenizer(cfg: RecipeConfig):
-    return build_tiny_tokenizer(tokenizer_corpus(cfg.text.question, seed=cfg.seed), vocab_size=cfg.text.vocab_size)
+    template = get_template(cfg.model.template)
+    chats = [template.render([("user", cfg.text.question), ("assistant", c)], add_generation_prompt=False) for c in COLOURS]
+    corpus = tokenizer_corpus(cfg.text.question, seed=cfg.seed, chats=chats)
+    return build_tiny_tokenizer(corpus, vocab_size=cfg.text.vocab_size)
 
 
 def model_config(cfg: RecipeConfig, tokenizer, rope_theta: float | None = None):
@@ -72,11 +88,24 @@ def _shift(labels: torch.Tensor) -> torch.Tensor:
     return torch.cat([labels[:, 1:], pad], dim=1)
 
 
+def step_shape(stage: TextStageConfig, seed: int, i: int) -> tuple[int, int, int]:
+    """(sequence length, rows, needle copies) of step i: the easy curriculum, then the length mix."""
+    if i < stage.easy_steps:  # short haystacks, several needle copies
+        return stage.easy_seq_len, stage.batch_size, stage.easy_needle_copies
+    if not stage.min_seq_len:
+        return stage.seq_len, stage.batch_size, 1
+    u = np.random.default_rng([seed, i, 7]).random()
+    seq_len = int(round(stage.min_seq_len * (stage.seq_len / stage.min_seq_len) ** u))  # log-uniform
+    return seq_len, max(1, stage.batch_size * stage.seq_len // seq_len), 1
+
+
 def text_batches(task: TextRetrievalTask, stage: TextStageConfig, seed: int) -> IndexedBatches:
     def make(i):
-        easy = i < stage.easy_steps  # the curriculum: short haystacks, several needle copies
-        seq_len, copies = (stage.easy_seq_len, stage.easy_needle_copies) if easy else (stage.seq_len, 1)
-        batch = task.batch(seed, i, seq_len, stage.batch_size, copies)
+        if stage.pack and i >= stage.easy_steps:
+            batch = task.packed_batch(seed, i, stage.seq_len, stage.batch_size, stage.min_seq_len)
+        else:
+            seq_len, rows, copies = step_shape(stage, seed, i)
+            batch = task.batch(seed, i, seq_len, rows, copies)
         return {"input_ids": batch["input_ids"], "labels": _shift(batch["labels"])}
 
     return IndexedBatches(make)
@@ -116,6 +145,37 @@ def train_text(lm, processor, cfg: RecipeConfig, stage: TextStageConfig, workdir
     return lm, history
 
 
+def caption_batches(cfg: RecipeConfig, stage: VisionPretrainConfig, tokenizer, seed: int) -> IndexedBatches:
+    """Captioned synthetic images, tokenised (each caption ends with the EOS the text model pools at)."""
+    vision = cfg.model.vision
+    data = CaptionedImages(vision.image_size, stage.square_fraction)
+
+    def make(i):
+        pixels, captions = data.batch(seed, i, stage.batch_size)
+        rows = [tokenizer.encode(c, add_special_tokens=False) + [tokenizer.eos_token_id] for c in captions]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for j, row in enumerate(rows):
+            ids[j, : len(row)], mask[j, : len(row)] = torch.tensor(row), 1
+        return {"input_ids": ids, "attention_mask": mask,
+                "pixel_values": normalise_pixels(pixels, vision.image_mean, vision.image_std)}
+
+    return IndexedBatches(make)
+
+
+def train_vision(cfg: RecipeConfig, tokenizer, workdir: Path, seed: int) -> tuple[dict, list[dict]]:
+    """Contrastive pretraining of the recipe's tower; returns its weights (VisionTower.model keys)."""
+    stage = cfg.stages.v0_vision
+    torch.manual_seed(seed)
+    model = build_dual_encoder(cfg.model.vision, stage.text_tower, len(tokenizer), tokenizer.eos_token_id, tokenizer.pad_token_id)
+    groups = make_param_groups(model.named_parameters(), stage.lr, 0.1)
+    tcfg = _trainer_config(workdir, stage.steps, stage.lr, stage.lr_schedule, 0.1, 1.0, stage.checkpoint_every, seed)
+    trainer = Trainer(model, contrastive_loss_fn, caption_batches(cfg, stage, tokenizer, seed), groups, tcfg, run_config=to_dict(stage))
+    history = _fit(trainer, workdir)
+    return tower_state_dict(model), history
+
+
 def tunable_parts(stage: AlignStageConfig, vision_frozen: bool) -> list[str]:
     """The stage's tunable parts; `model.vision.frozen = true` keeps the tower out of them."""
     return [p for p in stage.tunable_parts if not (p == "vision_tower" and vision_frozen)]
@@ -138,12 +198,15 @@ def train_align(model: LongVAForCausalLM, processor, stage: AlignStageConfig, qu
     return _fit(trainer, workdir)
 
 
-def fresh_vision_model(cfg: RecipeConfig, tokenizer, lm, scheme: str | None = None) -> tuple[LongVAForCausalLM, LongVAProcessor]:
-    """A LongVA model around `lm` with a seeded random tower and projector."""
+def fresh_vision_model(cfg: RecipeConfig, tokenizer, lm, scheme: str | None = None,
+                       tower_weights: dict | None = None) -> tuple[LongVAForCausalLM, LongVAProcessor]:
+    """A LongVA model around `lm` with a seeded random projector and a pretrained (or random) tower."""
     mc = model_config(cfg, tokenizer, get_rope_theta(lm.config))
     if scheme is not None:
         mc.encoding.scheme = scheme
     torch.manual_seed(cfg.seed + 1)
     np.random.seed(cfg.seed + 1)
     model = LongVAForCausalLM(mc, language_model=lm)
+    if tower_weights is not None:
+        model.vision_tower.model.load_state_dict(tower_weights)
     return model, LongVAProcessor(tokenizer, mc)

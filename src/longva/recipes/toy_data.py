@@ -40,8 +40,12 @@ FILLER_WORDS = (
 ).split()
 
 
-def tokenizer_corpus(question: str, repeats: int = 60, seed: int = 0) -> list[str]:
-    """Texts to train the toy BPE on, so filler and colour words end up as single tokens."""
+def tokenizer_corpus(question: str, repeats: int = 60, seed: int = 0, chats: list[str] | None = None) -> list[str]:
+    """Texts to train the toy BPE on, so filler and colour words end up as single tokens.
+
+    `chats` (rendered prompts of the chat template) are weighted so that the template and the
+    question become a few tokens each: every training and evaluation sequence carries them.
+    """
     rng = np.random.default_rng(seed)
     texts = []
     for _ in range(repeats):
@@ -50,6 +54,7 @@ def tokenizer_corpus(question: str, repeats: int = 60, seed: int = 0) -> list[st
         texts.append(" ".join(words) + question + " You are a helpful assistant. system user assistant")
     # answers follow "assistant\n" with no space: teach the bare colour words too
     texts += ["\n".join(COLOURS) + "\n"] * (4 * repeats)  # enough for single-token answers
+    texts += list(chats or []) * (4 * repeats)
     return texts
 
 
@@ -142,6 +147,28 @@ class TextRetrievalTask:
     def batch(self, seed: int, index: int, seq_len: int, batch_size: int, copies: int = 1) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([seed, index])
         rows = [self.example(rng, seq_len, copies=copies) for _ in range(batch_size)]
+        return {"input_ids": torch.stack([r[0] for r in rows]), "labels": torch.stack([r[1] for r in rows])}
+
+    def packed_row(self, rng: np.random.Generator, window: int, min_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """`window` tokens of whole conversations back to back, as pretraining packs documents.
+
+        Lengths are log-uniform in [min_len, window]; the last conversation takes what is left
+        (a remainder shorter than `min_len` goes to the one before). Every answer is supervised,
+        and attention crosses the boundaries (the original packs with no mask), so the LM must
+        answer from its own conversation's needle, not from an earlier one.
+        """
+        lengths, left = [], window
+        while left > 0:
+            n = int(round(min_len * (window / min_len) ** rng.random()))
+            n = left if left - n < min_len else n
+            lengths.append(n)
+            left -= n
+        rows = [self.example(rng, n) for n in lengths]
+        return torch.cat([r[0] for r in rows]), torch.cat([r[1] for r in rows])
+
+    def packed_batch(self, seed: int, index: int, window: int, batch_size: int, min_len: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([seed, index])
+        rows = [self.packed_row(rng, window, min_len) for _ in range(batch_size)]
         return {"input_ids": torch.stack([r[0] for r in rows]), "labels": torch.stack([r[1] for r in rows])}
 
 
@@ -254,3 +281,37 @@ class AlignmentTask:
         k_max, copies = (self.easy_max_grids, self.easy_needle_copies) if easy else (self.max_grids, 1)
         rows = [self.sample(rng, k_max, copies) for _ in range(batch_size)]
         return {"input_ids": [r[0] for r in rows], "labels": [r[1] for r in rows], "visuals": [r[2] for r in rows]}
+
+
+# ---- captioned images (vision pretraining) ----------------------------------------------------
+
+
+def brightness_word(pixels: np.ndarray) -> str:
+    """'dark' / 'grey' / 'bright' from the mean intensity of a (S, S, 3) uint8 frame."""
+    level = float(pixels.mean())
+    return "dark" if level < 100 else "bright" if level > 150 else "grey"
+
+
+class CaptionedImages:
+    """(image, caption) pairs in the haystack/needle image family, for contrastive pretraining.
+
+    A frame is either a plain haystack frame ("a dark picture") or a needle frame ("a red
+    square"), so the captions name what V-NIAH later asks about (the colour) and what it must
+    ignore (the background), as web captions do for CLIP. Batch i depends on (seed, i).
+    """
+
+    def __init__(self, size: int, square_fraction: float = 0.5):
+        self.size = size
+        self.square_fraction = square_fraction
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+        if rng.random() >= self.square_fraction:
+            pixels = haystack_pixels(rng, 1, self.size)[0]
+            return pixels, f"a {brightness_word(pixels)} picture"
+        colour = list(COLOURS)[int(rng.integers(len(COLOURS)))]
+        return np.asarray(needle_frame(rng, colour, self.size)), f"a {colour} square"
+
+    def batch(self, seed: int, index: int, batch_size: int) -> tuple[np.ndarray, list[str]]:
+        rng = np.random.default_rng([seed, index, 41])
+        pairs = [self.sample(rng) for _ in range(batch_size)]
+        return np.stack([p for p, _ in pairs]), [c for _, c in pairs]

@@ -1,0 +1,80 @@
+"""Contrastive (CLIP / SigLIP) pretraining of a vision tower on (image, caption) pairs.
+
+LongVA starts from a pretrained CLIP; a tower built from a config starts random. This stage
+gives such a tower what CLIP pretraining gives the real one: features that tell apart what
+captions tell apart. It trains a transformers `CLIPModel` (or `SiglipModel`) whose vision side
+has exactly the tower's config, with the model's own contrastive loss, then hands back the
+vision model's state dict, which loads into `VisionTower.model` key for key.
+
+    pixels (B, 3, S, S) --vision model--> (B, P) \\
+                                                   -- similarity (B, B) -- contrastive loss
+    caption ids (B, T) --text model-----> (B, P) /
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from transformers import CLIPConfig, CLIPModel, SiglipConfig, SiglipModel
+
+from longva.errors import ConfigError
+from longva.model.config import VisionTowerConfig
+
+_DUAL_MODELS = {"clip": (CLIPConfig, CLIPModel), "siglip": (SiglipConfig, SiglipModel)}
+
+
+@dataclass
+class TextTowerConfig:
+    """The small text encoder that only exists to give the contrastive loss its other side."""
+
+    hidden_size: int = 64
+    intermediate_size: int = 128
+    num_hidden_layers: int = 1
+    num_attention_heads: int = 2
+    max_position_embeddings: int = 32
+    projection_dim: int = 64
+
+    def validate(self, where: str) -> None:
+        for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "max_position_embeddings"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{where}.{name}: must be >= 1, got {getattr(self, name)}")
+
+
+def build_dual_encoder(vision: VisionTowerConfig, text: TextTowerConfig, vocab_size: int, eos_id: int, pad_id: int):
+    """A CLIPModel/SiglipModel whose vision model has the tower's exact config."""
+    config_cls, model_cls = _DUAL_MODELS[vision.type]
+    text_cfg = dict(vocab_size=vocab_size, hidden_size=text.hidden_size, intermediate_size=text.intermediate_size,
+                    num_hidden_layers=text.num_hidden_layers, num_attention_heads=text.num_attention_heads,
+                    max_position_embeddings=text.max_position_embeddings, eos_token_id=eos_id,
+                    pad_token_id=pad_id, bos_token_id=None)
+    kwargs = {"projection_dim": text.projection_dim} if vision.type == "clip" else {}
+    config = config_cls(text_config=text_cfg, vision_config=dict(vision.hf_config), **kwargs)
+    if vision.type == "siglip":
+        config.text_config.projection_size = config.vision_config.hidden_size
+    config._attn_implementation = "sdpa"
+    return model_cls(config)
+
+
+def contrastive_loss_fn(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """The trainer's loss callable: (mean contrastive loss x B, B)."""
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                pixel_values=batch["pixel_values"], return_loss=True)
+    n = torch.tensor(batch["pixel_values"].shape[0])
+    return out.loss * n, n
+
+
+def tower_state_dict(dual_encoder) -> dict[str, torch.Tensor]:
+    """The vision model's weights, keyed as `VisionTower.model` expects them."""
+    return {k: v.detach().clone().contiguous() for k, v in dual_encoder.vision_model.state_dict().items()}
+
+
+@torch.no_grad()
+def caption_retrieval_accuracy(dual_encoder, batch: dict) -> float:
+    """Share of images whose most similar caption in the batch is one with the same text."""
+    dual_encoder.eval()
+    out = dual_encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       pixel_values=batch["pixel_values"])
+    best = out.logits_per_image.argmax(dim=1)  # (B,)
+    same = (batch["input_ids"][best] == batch["input_ids"]).all(dim=1)
+    return float(same.float().mean())
