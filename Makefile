@@ -13,7 +13,7 @@ LMMS_PY := $(LMMS_VENV)/bin/python
 LMMS_STAMP := $(LMMS_VENV)/.installed
 LMMS_EVAL_VERSION ?= 0.7.3
 
-.PHONY: setup demo demo-quick test test-serve serve-screenshot test-lmms-eval lint bench figures clean
+.PHONY: setup demo demo-quick test test-serve serve-screenshot test-lmms-eval lint bench figures niah-figure clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,9 @@ lint: $(STAMP)
 
 figures: $(STAMP)  ## regenerate the README table and side-by-side heatmap from the demo run
 	$(VENV)/bin/longva reproduce --out $(DEMO_OUT) --publish docs/assets
+
+niah-figure: $(STAMP)  ## the README's V-NIAH comparison figure from tiny random models (~1 min)
+	OMP_NUM_THREADS=1 $(PY) -m longva.niah.demo --out runs/niah-demo --publish docs/assets
 
 clean:
 	rm -rf $(VENV) $(LMMS_VENV) runs

@@ -39,7 +39,7 @@ def _model(avg, far, beyond=None):
 def _seed(longva, short_beyond, rope_far, theta=1e5):
     models = {"longva": _model(longva, longva), "short_lm": _model(0.5, 0.2, short_beyond),
               "short_lm_rope": {**_model(rope_far, rope_far), "rope_theta": theta}}
-    sweep = {"1e+05": {"average": rope_far, "buckets": models["short_lm_rope"]["buckets"]}}
+    sweep = {"1e5": {"average": rope_far, "buckets": models["short_lm_rope"]["buckets"]}}
     return {"models": models, "rope": {"theta": theta, "sweep": sweep}, "text_niah": {},
             "stage_rates": {}, "context": {}}
 
@@ -66,7 +66,7 @@ def test_aggregate_reports_every_seed_and_the_mean():
     assert models["longva"]["average"]["mean"] == pytest.approx(0.95)
     assert models["longva"]["average"]["ci95"][0] < 0.95 < models["longva"]["average"]["ci95"][1]
     assert models["short_lm_rope"]["rope_theta"] == {0: 1e5, 3: 3e5}
-    assert rope_sweep(per_seed)["1e+05"]["average"]["per_seed"] == {0: 0.7, 3: 0.8}
+    assert rope_sweep(per_seed)["1e5"]["average"]["per_seed"] == {0: 0.7, 3: 0.8}
 
 
 def test_best_theta_prefers_the_far_bucket_then_the_average():

@@ -1,8 +1,11 @@
 """CLI commands of longva.niah (registered into the main app by longva.cli).
 
-    longva niah run  --model DIR --out DIR [--haystack VIDEO|synthetic] [--needles DIR|synthetic]
-                     [--frames 200:3000:200] [--depths 0:1:0.2] [--mode exact|generate] ...
+    longva niah run  --model DIR --out DIR [--model-type auto|longva|llava_onevision|...]
+                     [--task single|multi|distractor|counting|ordering]
+                     [--haystack VIDEO|FRAME_DIR|synthetic] [--needles DIR|synthetic]
+                     [--frames 200:3000:200] [--depths 0:1:0.2] [--mode exact|generate|mc] ...
     longva niah plot FILE [--out PNG] [--compare FILE2]
+    longva niah compare RUN_DIR... --out DIR
     longva niah needles OUT_DIR [--n 5] [--kinds square,object,digit,text] ...
     longva niah-text --model DIR --out DIR [--lengths 32000:512000:32000] ...
 
@@ -25,8 +28,10 @@ niah_app = typer.Typer(
     name="niah",
     help=(
         "V-NIAH, the visual needle-in-a-haystack benchmark: `longva niah run ...` evaluates a"
-        " model, `longva niah plot FILE` draws a heatmap (ours or the original's"
-        " all_accuracies.json), `longva niah needles DIR` writes synthetic needles."
+        " model (LongVA, LLaVA-OneVision, LLaVA-NeXT-Video, Qwen2-VL, Qwen2.5-VL) on a task"
+        " (single, multi, distractor, counting, ordering), `longva niah compare RUN_DIR...`"
+        " tabulates runs side by side, `longva niah plot FILE` draws a heatmap (ours or the"
+        " original's all_accuracies.json), `longva niah needles DIR` writes synthetic needles."
     ),
     no_args_is_help=True,
 )
@@ -37,13 +42,23 @@ DEPTHS_HELP = "needle depths in [0, 1]: start:stop:step or a comma list; default
 
 @niah_app.command("run")
 def run_cmd(
-    model: Path = typer.Option(..., help="LongVA model folder"),
+    model: Path = typer.Option(..., help="model folder (LongVA or a transformers video LMM)"),
     out: Path = typer.Option(..., help="output folder (resumes the cells already in it)"),
+    model_type: str = typer.Option(
+        "auto",
+        help="auto (from config.json), longva, llava_onevision, llava_next_video, qwen2_vl,"
+        " qwen2_5_vl",
+    ),
+    task: str = typer.Option(
+        "single", help="single, multi (k needles), distractor, counting or ordering"
+    ),
     haystack: str = typer.Option(
         "synthetic", help="a local video, a folder of frames, or 'synthetic'"
     ),
     needles: str = typer.Option(
-        "synthetic", help="a needle folder (needles.jsonl or dataset.json) or 'synthetic'"
+        "synthetic",
+        help="a needle folder (images/clips + task.json; single also needles.jsonl or"
+        " dataset.json) or 'synthetic'",
     ),
     frames: str | None = typer.Option(None, help=FRAMES_HELP),
     depths: str | None = typer.Option(None, help=DEPTHS_HELP),
@@ -51,7 +66,9 @@ def run_cmd(
         "original", help="grid preset: original (200..3000 x 0..1 step .2), small, toy, smoke"
     ),
     mode: str = typer.Option(
-        "exact", help="exact (teacher-forced argmax, the original's) or generate (greedy)"
+        "exact",
+        help="exact (teacher-forced argmax, the original's), generate (greedy, normalised match)"
+        " or mc (multiple choice, every rotation of the options must be right)",
     ),
     rope_theta: float | None = typer.Option(
         None, help="override the RoPE base (training-free extrapolation baseline)"
@@ -74,15 +91,25 @@ def run_cmd(
     needle_multiple_choice: bool = typer.Option(
         False, help="synthetic needles as 4-way multiple choice"
     ),
+    multi_k: int = typer.Option(3, help="multi: synthetic needles per video (2..6)"),
+    distractors: int = typer.Option(2, help="distractor: synthetic distractors per video"),
+    max_count: int = typer.Option(4, help="counting: largest synthetic count"),
+    label: str | None = typer.Option(None, help="the model's name in comparisons"),
     max_new_tokens: int = typer.Option(16, help="generate mode: token budget"),
     dtype: str = typer.Option(
         "auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16"
     ),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto"),
 ) -> None:
-    """Evaluate a LongVA model on V-NIAH; writes cells.jsonl, all_accuracies.json, avg_accuracy.txt, heatmap.png."""
+    """Evaluate a video LMM on a V-NIAH task.
+
+    Writes cells.jsonl, all_accuracies.json, avg_accuracy.txt and heatmap.png.
+    """
     from longva.niah.vniah_run import VNIAHOptions, run_vniah
 
+    task_options = {"n": synthetic_needles, "size": needle_size}
+    task_options.update({"multi": {"k": multi_k}, "distractor": {"m": distractors},
+                         "counting": {"max_count": max_count}}.get(task, {}))
     opts = VNIAHOptions(
         model=model,
         out=out,
@@ -107,6 +134,10 @@ def run_cmd(
         max_new_tokens=max_new_tokens,
         dtype=dtype,
         device=device,
+        model_type=model_type,
+        task=task,
+        task_options=task_options,
+        label=label,
     )
     _report(run_vniah(opts), out)
 
@@ -135,6 +166,20 @@ def plot_cmd(
             out_png=out or folder / "heatmap_compare.png",
         )
     typer.echo(str(png))
+
+
+@niah_app.command("compare")
+def compare_cmd(
+    runs: list[Path] = typer.Argument(..., help="run folders of `longva niah run`"),
+    out: Path = typer.Option(..., help="folder for compare.md, compare.json and the figures"),
+    title: str | None = typer.Option(None, help="title of the side-by-side figure"),
+) -> None:
+    """Compare runs: Markdown table (average, per length), JSON, heatmaps, side-by-side figure."""
+    from longva.niah.compare import compare_runs
+
+    report = compare_runs(runs, out, title)
+    typer.echo(report["markdown"])
+    typer.echo(f"figure: {report['figure']}")
 
 
 @niah_app.command("needles")

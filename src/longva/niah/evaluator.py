@@ -41,6 +41,8 @@ from longva.niah.sequence import (
 from longva.niah.sources import EmbedFn, Source, materialize
 
 MODES = ("exact", "generate")
+# runs -> position ids of every token: (1, L), or (P, 1, L) for M-RoPE (P = 3); None = 0..L-1
+PositionFn = Callable[[Runs], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -80,9 +82,20 @@ def order_cells(cells: Sequence[Cell]) -> list[Cell]:
 
 
 class PrefixCache:
-    """One KV cache whose contents are the tokens named by `self.runs` (plus generated ones)."""
+    """One KV cache whose contents are the tokens named by `self.runs` (plus generated ones).
 
-    def __init__(self, lm: torch.nn.Module, sources: Mapping[str, Source], chunk_size: int = 1024):
+    position_fn: position ids computed from a cell's runs (M-RoPE); a cached prefix is reused
+    only as far as its positions agree with the new cell's too (they do whenever positions are
+    a function of the prefix, as with every model here; the check makes it a guarantee).
+    """
+
+    def __init__(
+        self,
+        lm: torch.nn.Module,
+        sources: Mapping[str, Source],
+        chunk_size: int = 1024,
+        position_fn: PositionFn | None = None,
+    ):
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
         self.lm = lm
@@ -94,15 +107,22 @@ class PrefixCache:
         self.cache = new_cache(lm.config)
         self.runs: Runs = ()
         self.length = 0  # tokens in the cache (> total_len(runs) after generation)
+        self.position_fn = position_fn
+        self._positions: tuple[Runs, torch.Tensor] | None = None  # last runs -> (P, 1, L)
+        self.cached_positions: torch.Tensor | None = None  # (P, 1, length) of the cached tokens
+        self.next_position: torch.Tensor | None = None  # (P, 1, 1) of the next appended token
 
     def ensure(self, runs: Runs, n: int) -> int:
         """Make the cache hold exactly runs[:n]; returns the number of tokens computed."""
         keep = min(common_prefix_len(self.runs, runs), n)
+        if self.position_fn is not None and keep > 0:
+            keep = min(keep, self._agreeing_prefix(runs, keep))
         self._crop(keep)
         for a in range(keep, n, self.chunk_size):
             b = min(n, a + self.chunk_size)
             self.body(**self._inputs(runs, a, b), **cache_kwargs(self.body, self.cache))
         self.runs, self.length = truncate(runs, n), n
+        self._track_positions(runs, n)
         return n - keep
 
     def logits(self, runs: Runs, a: int, b: int) -> torch.Tensor:
@@ -110,16 +130,22 @@ class PrefixCache:
         assert self.length == a and total_len(self.runs) == a, (
             "cache does not end where the span starts"
         )
-        out = self.lm(
-            **self._inputs(runs, a, b), logits_to_keep=b - a, **cache_kwargs(self.lm, self.cache)
-        )
+        inputs = self._inputs(runs, a, b)
+        out = self.lm(**inputs, logits_to_keep=b - a, **cache_kwargs(self.lm, self.cache))
         self.runs, self.length = truncate(runs, b), b
+        self.next_position = inputs["position_ids"][..., -1:] + 1
+        self._track_positions(runs, b)
         return out.logits[0].float()
 
     def append(self, embeds: torch.Tensor) -> torch.Tensor:
-        """Feed extra embeddings (generated tokens, (n, D)); logits of the last one (V,)."""
+        """Feed extra embeddings (generated tokens, (n, D)); logits of the last one (V,).
+
+        Generated tokens are text: their positions continue from the last fed token's, +1 on
+        every M-RoPE axis, as transformers' `generate` does (even where a video's t ids ran
+        past the text that follows it, as Qwen2.5-VL's time-scaled ones can)."""
         n = embeds.shape[0]
-        pos = torch.arange(self.length, self.length + n, device=self.device)[None]
+        pos = self.next_position + torch.arange(n, device=self.device)  # (1, n) or (P, 1, n)
+        self.next_position = pos[..., -1:] + 1
         x = embeds.to(device=self.device, dtype=self.dtype)[None]
         out = self.lm(
             inputs_embeds=x,
@@ -136,13 +162,35 @@ class PrefixCache:
             self.cache = new_cache(self.lm.config)  # cheaper and safer than cropping to nothing
         elif keep < self.length:
             crop_cache(self.cache, keep)
+        if self.cached_positions is not None:
+            self.cached_positions = self.cached_positions[..., :keep]
         self.length = keep
         self.runs = truncate(self.runs, keep)
 
     def _inputs(self, runs: Runs, a: int, b: int) -> dict:
         x = materialize(self.sources, slice_runs(runs, a, b), self.dtype, self.device)  # (b - a, D)
-        pos = torch.arange(a, b, device=self.device)[None]  # (1, b - a)
+        if self.position_fn is None:
+            pos = torch.arange(a, b, device=self.device)[None]  # (1, b - a)
+        else:
+            pos = self.positions(runs)[..., a:b].to(self.device)  # (P, 1, b - a)
         return {"inputs_embeds": x[None], "position_ids": pos, "use_cache": True}
+
+    def positions(self, runs: Runs) -> torch.Tensor:
+        """(P, 1, L) position ids of `runs` (the last cell's are kept: a cell asks twice)."""
+        if self._positions is None or self._positions[0] != runs:
+            self._positions = (runs, self.position_fn(runs))
+        return self._positions[1]
+
+    def _track_positions(self, runs: Runs, n: int) -> None:
+        if self.position_fn is not None:
+            self.cached_positions = self.positions(runs)[..., :n]
+
+    def _agreeing_prefix(self, runs: Runs, keep: int) -> int:
+        """How many of the first `keep` cached tokens were computed at the new cell's positions."""
+        old = self.cached_positions[..., :keep]
+        new = self.positions(runs)[..., :keep]
+        differ = (old != new).flatten(0, -2).any(0).nonzero()  # token indices that disagree
+        return keep if differ.numel() == 0 else int(differ[0])
 
 
 def score_exact(pc: PrefixCache, cell: Cell, keep_logits: bool = False) -> CellResult:
@@ -198,8 +246,11 @@ def evaluate(
     on_result: Callable[[CellResult], None] | None = None,
     keep_logits: bool = False,
     fast_cpu_attention: bool = True,
+    position_fn: PositionFn | None = None,
 ) -> list[CellResult]:
     """Score `cells` in the given order (use `order_cells` first for KV reuse).
+
+    position_fn: position ids from a cell's runs (M-RoPE models); None = 0..L-1.
 
     fast_cpu_attention: attend chunk-vs-cache without a materialised mask (`cpu_attention.py`;
     same numbers, ~2x faster prefill at long context on CPU). Despite the name it covers CUDA
@@ -209,7 +260,7 @@ def evaluate(
         raise ValueError(f"mode {mode!r}: expected one of {MODES}")
     if mode == "generate" and generate is None:
         raise ValueError("generate mode needs a GenerateConfig")
-    pc = PrefixCache(lm, sources, chunk_size)
+    pc = PrefixCache(lm, sources, chunk_size, position_fn)
     results = []
     with torch.inference_mode(), lower_right_causal(lm, fast_cpu_attention):
         for cell in cells:

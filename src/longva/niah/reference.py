@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-from longva.niah.evaluator import Cell, CellResult
+from longva.niah.evaluator import Cell, CellResult, PositionFn
 from longva.niah.sources import Source, materialize
 
 
@@ -24,7 +24,9 @@ def reference_evaluate(
     cells: Sequence[Cell],
     keep_logits: bool = False,
     on_result: Callable[[CellResult], None] | None = None,
+    position_fn: PositionFn | None = None,
 ) -> list[CellResult]:
+    """position_fn: M-RoPE position ids from a cell's runs (None: the LM's own 0..L-1)."""
     param = next(lm.parameters())
     results = []
     with torch.inference_mode():
@@ -32,7 +34,8 @@ def reference_evaluate(
             t0 = time.perf_counter()
             full = cell.full_runs()
             x = materialize(sources, full, param.dtype, param.device)[None]  # (1, L, D)
-            pred, span = _forward(lm, x, cell.prompt_len, len(cell.answer_ids), keep_logits)
+            pos = None if position_fn is None else position_fn(full).to(param.device)
+            pred, span = _forward(lm, x, pos, cell.prompt_len, len(cell.answer_ids), keep_logits)
             result = CellResult(
                 cell,
                 pred == list(cell.answer_ids),
@@ -47,8 +50,9 @@ def reference_evaluate(
     return results
 
 
-def _forward(lm, x: torch.Tensor, p: int, a: int, keep_logits: bool):
+def _forward(lm, x: torch.Tensor, pos, p: int, a: int, keep_logits: bool):
     """One cell; the (L, V) logits die with this frame, as in the original's eval_forward."""
-    logits = lm(inputs_embeds=x, use_cache=False).logits[0].float()  # (L, V) fp32, as the original
+    extra = {} if pos is None else {"position_ids": pos}
+    logits = lm(inputs_embeds=x, use_cache=False, **extra).logits[0].float()  # (L, V) fp32
     span = logits[p - 1 : p + a - 1]  # (A, V)
     return span.argmax(-1).tolist(), span.clone() if keep_logits else None

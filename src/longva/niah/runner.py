@@ -13,7 +13,14 @@ from pathlib import Path
 import torch
 
 from longva.niah.distributed import barrier, partition, world
-from longva.niah.evaluator import Cell, CellResult, GenerateConfig, evaluate, order_cells
+from longva.niah.evaluator import (
+    Cell,
+    CellResult,
+    GenerateConfig,
+    PositionFn,
+    evaluate,
+    order_cells,
+)
 from longva.niah.grid import Grid
 from longva.niah.results import Layout, ResultStore, cell_key
 from longva.niah.sequence import new_tokens
@@ -35,6 +42,8 @@ class RunPlan:
     generate: GenerateConfig | None = None
     decode: Callable[[list[int]], str] | None = None  # for readable "pred" fields
     max_cells: int | None = None  # stop after this many cells (tests; a budgeted partial run)
+    position_fn: PositionFn | None = None  # M-RoPE models: position ids from a cell's runs
+    summarize: Callable[[ResultStore], dict] | None = None  # default: ResultStore.summarize
 
 
 def record(result: CellResult, mode: str, decode) -> dict:
@@ -79,7 +88,10 @@ def run_plan(plan: RunPlan, progress_label: str = "NIAH") -> dict | None:
     barrier()
     if rank != 0:
         return None
-    summary = store.summarize(plan.grid, plan.n_needles)
+    if plan.summarize is not None:
+        summary = plan.summarize(store)
+    else:
+        summary = store.summarize(plan.grid, plan.n_needles)
     summary["skipped_finished"] = len(done)
     return summary
 
@@ -102,4 +114,13 @@ def _evaluate_with_progress(
             rate = tokens / max(time.perf_counter() - t0, 1e-9)
             progress.update(task, advance=1, rate=f"{rate:,.0f} tok/s")
 
-        evaluate(plan.lm, plan.sources, cells, plan.mode, plan.chunk_size, plan.generate, on_result)
+        evaluate(
+            plan.lm,
+            plan.sources,
+            cells,
+            plan.mode,
+            plan.chunk_size,
+            plan.generate,
+            on_result,
+            position_fn=plan.position_fn,
+        )

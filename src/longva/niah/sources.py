@@ -20,8 +20,9 @@ EmbedFn = Callable[[torch.Tensor], torch.Tensor]  # ids (L,) -> (L, D)
 
 
 class TensorSource:
-    def __init__(self, rows: torch.Tensor):
+    def __init__(self, rows: torch.Tensor, modality: str = "text"):
         self.rows = rows  # (N, D)
+        self.modality = modality  # "text" or "video" (M-RoPE position ids tell them apart)
 
     def __len__(self) -> int:
         return self.rows.shape[0]
@@ -31,6 +32,8 @@ class TensorSource:
 
 
 class FrameSource:
+    modality = "video"
+
     def __init__(self, store: FrameStore):
         self.store = store
 
@@ -46,6 +49,8 @@ class FrameSource:
 
 
 class TokenSource:
+    modality = "text"
+
     def __init__(self, ids: Sequence[int] | torch.Tensor, embed_fn: EmbedFn):
         self.ids = torch.as_tensor(ids, dtype=torch.long)  # (N,)
         self.embed_fn = embed_fn

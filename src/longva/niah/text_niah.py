@@ -267,7 +267,7 @@ def run_text_niah(opts: TextNIAHOptions) -> dict | None:
     from longva.niah.models import load_text_model, resolve_dtype
     from longva.niah.results import TEXT
     from longva.niah.runner import RunPlan, run_plan
-    from longva.niah.vniah_run import _device
+    from longva.niah.runtime import resolve_device as _device
 
     if opts.mode not in MODES:
         raise InputError(f"--mode {opts.mode!r} is unknown; expected one of {', '.join(MODES)}")

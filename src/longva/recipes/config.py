@@ -93,10 +93,14 @@ class TextStageConfig:
     easy_steps: int = 0
     easy_seq_len: int = 96  # the chat prompt alone is 64 tokens: 32 tokens of haystack
     easy_needle_copies: int = 1  # >1: the colour word repeated in the easy haystacks
-    # after the easy steps, each step draws its haystack length from `mix_lengths` + [seq_len]
-    # (rows scaled so every step holds about batch_size x seq_len tokens); empty: seq_len only.
-    # A long-context stage that also sees short texts keeps short-range retrieval.
-    mix_lengths: list[int] = field(default_factory=list)
+    # after the easy steps, each step draws its sequence length log-uniformly from
+    # [min_seq_len, seq_len] (rows scaled so every step holds about batch_size x seq_len
+    # tokens); 0: always seq_len. An LM trained on one length (or a few) retrieves at exactly
+    # those lengths and fails in between, and alignment images are short sequences of any length.
+    min_seq_len: int = 0
+    # with min_seq_len: fill each row of seq_len tokens with several conversations of those
+    # lengths (packing, as pretraining and LongVA's long-text stage do) instead of one per step
+    pack: bool = False
     lr_schedule: LRScheduleConfig = field(default_factory=LRScheduleConfig)
     weight_decay: float = 0.1
     grad_clip: float = 1.0
@@ -108,8 +112,10 @@ class TextStageConfig:
                 raise ConfigError(f"{where}.{name}: must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.rope_theta <= 0:
             raise ConfigError(f"{where}: lr and rope_theta must be > 0")
-        if any(not 1 <= n <= self.seq_len for n in self.mix_lengths):
-            raise ConfigError(f"{where}.mix_lengths: each must be in 1..seq_len ({self.seq_len}), got {self.mix_lengths}")
+        if self.pack and not self.min_seq_len:
+            raise ConfigError(f"{where}.pack: needs min_seq_len > 0 (the shortest packed conversation)")
+        if not 0 <= self.min_seq_len <= self.seq_len:
+            raise ConfigError(f"{where}.min_seq_len: must be in 0..seq_len ({self.seq_len}), got {self.min_seq_len}")
         if self.easy_steps < 0 or self.easy_seq_len < 1 or self.easy_needle_copies < 1:
             raise ConfigError(f"{where}: expected easy_steps >= 0 and easy_seq_len >= 1, got {self.easy_steps}, {self.easy_seq_len}")
 

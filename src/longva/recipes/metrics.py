@@ -48,6 +48,12 @@ def text_numbers(cells: list[dict]) -> dict:
     return {"average": _mean(v for vals in by_len.values() for v in vals), "by_tokens": {t: _mean(v) for t, v in sorted(by_len.items())}}
 
 
+def theta_text(theta: float) -> str:
+    """1e5, 3e4, 1.5e6: a RoPE base as people write it."""
+    mantissa, exponent = f"{theta:.1e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
 def best_theta(numbers_by_theta: dict[float, dict]) -> float:
     """The RoPE θ whose V-NIAH is best beyond 4x the S0 context (ties: best average, then lower θ).
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from longva.niah.plot import load_entries, plot_compare
 from longva.recipes.acceptance import seed_checks
-from longva.recipes.metrics import text_numbers, vniah_numbers
+from longva.recipes.metrics import text_numbers, theta_text, vniah_numbers
 from longva.recipes.reproduce import MODELS, ReproduceResult
 from longva.recipes.runner import load_cells, load_train_metrics
 from longva.recipes.stage_inputs import TRAINING_STAGES
@@ -36,7 +36,7 @@ def build_results(res: ReproduceResult) -> dict:
         "stage_rates": stage_rates(res),
         "stages": {f"{g}:{k}": v.path.name for g, d in
                    (("lm", res.lms), ("model", res.models), ("vniah", res.vniah)) for k, v in d.items()},
-        "rope": {"theta": res.rope_theta, "sweep": {f"{t:g}": n for t, n in res.rope_sweep.items()}},
+        "rope": {"theta": res.rope_theta, "sweep": {theta_text(t): n for t, n in res.rope_sweep.items()}},
     }
     for name, stage in res.vniah.items():
         results["models"][name] = {"description": MODELS[name], **vniah_numbers(load_cells(stage), tpf, s0_ctx)}

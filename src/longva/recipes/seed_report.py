@@ -13,7 +13,7 @@ from pathlib import Path
 
 from longva.niah.plot import load_entries, plot_compare, plot_heatmap
 from longva.recipes.acceptance import overall_checks
-from longva.recipes.metrics import BUCKETS
+from longva.recipes.metrics import BUCKETS, theta_text
 from longva.recipes.reproduce import ReproduceResult
 from longva.utils.io import atomic_write_json, atomic_write_text
 from longva.utils.machine import machine_info, machine_line
@@ -126,12 +126,6 @@ def _f(stats: dict) -> str:
     return f"{stats['mean']:.3f} ± {stats['ci95'][1] - stats['mean']:.3f}"
 
 
-def theta_text(theta: float) -> str:
-    """1e5, 3e4, 1.5e6: a RoPE base as people write it."""
-    mantissa, exponent = f"{theta:.1e}".split("e")
-    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-
-
 def _v(x) -> str:
     return "–" if x is None else f"{x:.3f}"
 
@@ -174,7 +168,7 @@ def acceptance_table(results: dict) -> str:
 
 def rope_table(results: dict) -> str:
     rows = ["| RoPE θ at evaluation (short_lm) | average | > 4× S0 ctx |", "|---|---|---|"]
-    rows += [f"| {theta_text(float(t))} | {_f(r['average'])} | {_f(r['beyond_4x_s0_context'])} |" for t, r in results["rope_sweep"].items()]
+    rows += [f"| {t} | {_f(r['average'])} | {_f(r['beyond_4x_s0_context'])} |" for t, r in results["rope_sweep"].items()]
     return "\n".join(rows)
 
 

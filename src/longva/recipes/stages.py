@@ -92,15 +92,20 @@ def step_shape(stage: TextStageConfig, seed: int, i: int) -> tuple[int, int, int
     """(sequence length, rows, needle copies) of step i: the easy curriculum, then the length mix."""
     if i < stage.easy_steps:  # short haystacks, several needle copies
         return stage.easy_seq_len, stage.batch_size, stage.easy_needle_copies
-    lengths = [*stage.mix_lengths, stage.seq_len]
-    seq_len = lengths[int(np.random.default_rng([seed, i, 7]).integers(len(lengths)))]
+    if not stage.min_seq_len:
+        return stage.seq_len, stage.batch_size, 1
+    u = np.random.default_rng([seed, i, 7]).random()
+    seq_len = int(round(stage.min_seq_len * (stage.seq_len / stage.min_seq_len) ** u))  # log-uniform
     return seq_len, max(1, stage.batch_size * stage.seq_len // seq_len), 1
 
 
 def text_batches(task: TextRetrievalTask, stage: TextStageConfig, seed: int) -> IndexedBatches:
     def make(i):
-        seq_len, rows, copies = step_shape(stage, seed, i)
-        batch = task.batch(seed, i, seq_len, rows, copies)
+        if stage.pack and i >= stage.easy_steps:
+            batch = task.packed_batch(seed, i, stage.seq_len, stage.batch_size, stage.min_seq_len)
+        else:
+            seq_len, rows, copies = step_shape(stage, seed, i)
+            batch = task.batch(seed, i, seq_len, rows, copies)
         return {"input_ids": batch["input_ids"], "labels": _shift(batch["labels"])}
 
     return IndexedBatches(make)
