@@ -295,7 +295,7 @@ def stop_ids(processor) -> list[int]:
 
 
 def section_build(ctx: Ctx) -> dict:
-    from longva.model.checkpoint import build_model
+    from longva.model.modeling_longva import build_model
     from longva.model.processor import LongVAProcessor
     from longva.model.tiny import build_tiny_tokenizer
 

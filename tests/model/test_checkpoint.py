@@ -133,7 +133,7 @@ def test_missing_directory(tmp_path):
 def test_build_model_allocates_parameters_on_the_target_device_in_the_dtype(tokenizer):
     """Built where it will live: nothing allocated or initialised on the CPU first (on a GPU an
     8B model would otherwise spend minutes there); `meta` shows it, as a GPU would."""
-    from longva.model.checkpoint import build_model
+    from longva.model.modeling_longva import build_model
 
     model = build_model(tiny_longva_config(len(tokenizer)), torch.bfloat16, "meta")
     params = dict(model.named_parameters())

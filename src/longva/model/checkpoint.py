@@ -13,7 +13,6 @@ for AnyRes). Weights are read from safetensors; a pickled `.bin` is read only if
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -233,19 +232,6 @@ def convert_llava_state_dict(state: dict[str, torch.Tensor], our_keys: set[str])
 # ---- model construction ---------------------------------------------------------------------------
 
 
-@contextmanager
-def _default_dtype(dtype: torch.dtype | None):
-    if dtype is None:
-        yield
-        return
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(previous)
-
-
 def _tied_duplicates(state: dict[str, torch.Tensor]) -> list[str]:
     seen: dict[int, str] = {}
     dups = []
@@ -258,24 +244,13 @@ def _tied_duplicates(state: dict[str, torch.Tensor]) -> list[str]:
     return dups
 
 
-def build_model(config: LongVAConfig, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"):
-    """A randomly initialised LongVAForCausalLM, created directly on `device` in `dtype`.
-
-    Parameters are allocated and initialised where they will live: initialising an 8B model on
-    the CPU before moving it to a GPU takes minutes and 16-32 GB of RAM for nothing.
-    """
-    from longva.model.modeling_longva import LongVAForCausalLM
-
-    with _default_dtype(dtype), torch.device(device):
-        return LongVAForCausalLM(config)
-
-
-def load_pretrained(directory: str | Path, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"):
-    """Load a LongVA model (ours or the original layout) -> LongVAForCausalLM."""
+def load_pretrained(directory: str | Path, build, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"):
+    """Load a LongVA model (ours or the original layout); `build(config, dtype, device)` makes
+    the empty model (`longva.model.modeling_longva.build_model`)."""
     directory = Path(directory)
     config = load_config(directory)
     state = load_state_dict(directory)
-    model = build_model(config, dtype, device)
+    model = build(config, dtype, device)
     if is_llava_config(_read_json(directory / "config.json")):
         state = convert_llava_state_dict(state, set(model.state_dict()))
     missing, unexpected = model.load_state_dict(state, strict=False)

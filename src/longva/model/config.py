@@ -9,11 +9,12 @@ UniRes with up to 49 grids, Qwen ChatML template).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from longva.errors import ConfigError
+from longva.model.pooling import PoolingConfig
+from longva.model.projector import ProjectorConfig
 from longva.utils.dataclass_config import from_dict, to_dict
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -71,66 +72,6 @@ class VisionTowerConfig:
             raise ConfigError(
                 f"{where}.hf_config: image_size {self.image_size} is not a multiple of patch_size {self.patch_size}"
             )
-
-
-_MLP_RE = re.compile(r"^mlp(\d+)x_gelu$")
-
-
-@dataclass
-class ProjectorConfig:
-    """Maps vision features (tower width) to the LM width; see `longva.model.projector`."""
-
-    type: str = "mlp2x_gelu"
-    num_layers: int = 2  # transformer / cross_attn blocks
-    num_heads: int | None = None  # default: max(1, width // 64)
-    num_queries: int | None = None  # cross_attn: learned queries per grid (default: native tokens)
-    mlp_ratio: float = 4.0
-
-    @property
-    def mlp_depth(self) -> int | None:
-        m = _MLP_RE.match(self.type)
-        return int(m.group(1)) if m else None
-
-    def validate(self, where: str) -> None:
-        from longva.model.projector import PROJECTOR_REGISTRY, registry_key
-
-        if registry_key(self.type) is None:
-            known = ", ".join(k.replace("mlpNx_gelu", "mlpNx_gelu (N>=2)") for k in PROJECTOR_REGISTRY)
-            raise ConfigError(f"{where}.type: unknown projector {self.type!r}; accepted: {known}")
-        if self.num_layers < 1:
-            raise ConfigError(f"{where}.num_layers: must be >= 1, got {self.num_layers}")
-        if self.num_queries is not None and self.num_queries < 1:
-            raise ConfigError(f"{where}.num_queries: must be >= 1, got {self.num_queries}")
-
-
-@dataclass
-class PoolingConfig:
-    """Spatial pooling applied per grid AFTER the projector (as LongVA).
-
-    `kind` avg/max with `kernel` and `stride` (stride None = kernel, PyTorch semantics), `none`,
-    or a target token count: `tokens_per_grid = N` (adaptive average pooling when the h x w
-    target is smaller than the native grid, bilinear interpolation when larger; a non-square N
-    gets the factorisation h x w closest to square, h <= w).
-    """
-
-    kind: str = "avg"  # a key of longva.model.pooling.POOLING_REGISTRY
-    kernel: int = 2
-    stride: int | None = None
-    tokens_per_grid: int | None = None
-
-    def validate(self, where: str) -> None:
-        from longva.model.pooling import POOLING_REGISTRY
-
-        if self.kind not in POOLING_REGISTRY:
-            raise ConfigError(
-                f"{where}.kind: unknown pooling {self.kind!r}; accepted: {', '.join(POOLING_REGISTRY)}"
-            )
-        if self.kernel < 1:
-            raise ConfigError(f"{where}.kernel: must be >= 1, got {self.kernel}")
-        if self.stride is not None and self.stride < 1:
-            raise ConfigError(f"{where}.stride: must be >= 1, got {self.stride}")
-        if self.tokens_per_grid is not None and self.tokens_per_grid < 1:
-            raise ConfigError(f"{where}.tokens_per_grid: must be >= 1, got {self.tokens_per_grid}")
 
 
 @dataclass

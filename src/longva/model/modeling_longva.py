@@ -11,6 +11,7 @@ Qwen2 or Llama); the only new modules are the projector, the pooling and, for An
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -19,6 +20,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from longva.errors import InputError
+from longva.model.checkpoint import load_pretrained, save_pretrained
 from longva.model.compat import output_cache
 from longva.model.config import LongVAConfig
 from longva.model.encoding import VisualInput, grid_token_shape, merge_grids, tokens_per_frame
@@ -72,16 +74,12 @@ class LongVAForCausalLM(nn.Module):
     # ---- persistence (HF-style directories; see longva.model.checkpoint) ------------------------
 
     def save_pretrained(self, directory, processor=None, max_shard_bytes: int | None = None):
-        from longva.model.checkpoint import save_pretrained
-
         return save_pretrained(self, directory, processor, max_shard_bytes)
 
     @classmethod
     def from_pretrained(cls, directory, dtype: torch.dtype | None = None, device="cpu") -> LongVAForCausalLM:
         """Load our layout or an original LongVA / LLaVA-Qwen checkpoint."""
-        from longva.model.checkpoint import load_pretrained
-
-        return load_pretrained(directory, dtype=dtype, device=device)
+        return load_pretrained(directory, build_model, dtype=dtype, device=device)
 
     # ---- sizes ---------------------------------------------------------------------------------
 
@@ -225,6 +223,29 @@ class LongVAForCausalLM(nn.Module):
             keep = hidden[:, -logits_to_keep:] if logits_to_keep > 0 else hidden
             logits = self.language_model.get_output_embeddings()(keep)
         return LongVAOutput(loss, logits, inputs_embeds, labels, attention_mask, output_cache(decoder_out))
+
+
+@contextmanager
+def _default_dtype(dtype: torch.dtype | None):
+    if dtype is None:
+        yield
+        return
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def build_model(config: LongVAConfig, dtype: torch.dtype | None = None, device: str | torch.device = "cpu") -> LongVAForCausalLM:
+    """A randomly initialised LongVAForCausalLM, created directly on `device` in `dtype`.
+
+    Parameters are allocated and initialised where they will live: initialising an 8B model on
+    the CPU before moving it to a GPU takes minutes and 16-32 GB of RAM for nothing.
+    """
+    with _default_dtype(dtype), torch.device(device):
+        return LongVAForCausalLM(config)
 
 
 def causal_lm_loss(hidden: torch.Tensor, lm_head_weight: torch.Tensor, labels: torch.Tensor, chunk: int = 1024) -> torch.Tensor:

@@ -14,13 +14,42 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from longva.errors import ConfigError
-from longva.model.config import PoolingConfig
+
+
+@dataclass
+class PoolingConfig:
+    """Spatial pooling applied per grid AFTER the projector (as LongVA).
+
+    `kind` avg/max with `kernel` and `stride` (stride None = kernel, PyTorch semantics), `none`,
+    or a target token count: `tokens_per_grid = N` (adaptive average pooling when the h x w
+    target is smaller than the native grid, bilinear interpolation when larger; a non-square N
+    gets the factorisation h x w closest to square, h <= w).
+    """
+
+    kind: str = "avg"  # a key of longva.model.pooling.POOLING_REGISTRY
+    kernel: int = 2
+    stride: int | None = None
+    tokens_per_grid: int | None = None
+
+    def validate(self, where: str) -> None:
+        if self.kind not in POOLING_REGISTRY:
+            raise ConfigError(
+                f"{where}.kind: unknown pooling {self.kind!r}; accepted: {', '.join(POOLING_REGISTRY)}"
+            )
+        if self.kernel < 1:
+            raise ConfigError(f"{where}.kernel: must be >= 1, got {self.kernel}")
+        if self.stride is not None and self.stride < 1:
+            raise ConfigError(f"{where}.stride: must be >= 1, got {self.stride}")
+        if self.tokens_per_grid is not None and self.tokens_per_grid < 1:
+            raise ConfigError(f"{where}.tokens_per_grid: must be >= 1, got {self.tokens_per_grid}")
+
 
 
 def factor_near_square(n: int) -> tuple[int, int]:

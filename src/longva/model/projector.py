@@ -16,14 +16,41 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from longva.errors import ConfigError
-from longva.model.config import ProjectorConfig
 
 _MLP_RE = re.compile(r"^mlp(\d+)x_gelu$")
+
+
+@dataclass
+class ProjectorConfig:
+    """Maps vision features (tower width) to the LM width; see `longva.model.projector`."""
+
+    type: str = "mlp2x_gelu"
+    num_layers: int = 2  # transformer / cross_attn blocks
+    num_heads: int | None = None  # default: max(1, width // 64)
+    num_queries: int | None = None  # cross_attn: learned queries per grid (default: native tokens)
+    mlp_ratio: float = 4.0
+
+    @property
+    def mlp_depth(self) -> int | None:
+        m = _MLP_RE.match(self.type)
+        return int(m.group(1)) if m else None
+
+    def validate(self, where: str) -> None:
+        if registry_key(self.type) is None:
+            known = ", ".join(k.replace("mlpNx_gelu", "mlpNx_gelu (N>=2)") for k in PROJECTOR_REGISTRY)
+            raise ConfigError(f"{where}.type: unknown projector {self.type!r}; accepted: {known}")
+        if self.num_layers < 1:
+            raise ConfigError(f"{where}.num_layers: must be >= 1, got {self.num_layers}")
+        if self.num_queries is not None and self.num_queries < 1:
+            raise ConfigError(f"{where}.num_queries: must be >= 1, got {self.num_queries}")
+
+
 
 
 def _num_heads(cfg: ProjectorConfig, width: int) -> int:

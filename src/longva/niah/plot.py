@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from longva.errors import InputError
-from longva.niah.results import LAYOUTS, VNIAH, Layout
+from longva.niah.layout import LAYOUTS, VNIAH, Layout
 from longva.utils.io import read_jsonl
 
 COLORS = ["#F0496E", "#EBB839", "#9ad5b3"]

@@ -15,27 +15,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from longva.errors import InputError
 from longva.niah.grid import DEPTH_DECIMALS, Grid
+from longva.niah.layout import LAYOUTS, TEXT, VNIAH, Layout  # noqa: F401 (re-exported)
+from longva.niah.plot import plot_heatmap
 from longva.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Names that differ between V-NIAH and text NIAH."""
-
-    length_key: str  # per-cell record field: "frames" | "tokens"
-    x_column: str  # all_accuracies.json: "Num. Frame" | "Context Length"
-    y_column: str  # "Frame Depth" | "Document Depth"
-    x_label: str  # heatmap axis: "Num. of Frames" | "Token Limit"
-
-
-VNIAH = Layout("frames", "Num. Frame", "Frame Depth", "Num. of Frames")
-TEXT = Layout("tokens", "Context Length", "Document Depth", "Token Limit")
-LAYOUTS = (VNIAH, TEXT)
 
 
 def cell_key(needle: int, length: int, depth: float) -> tuple[int, int, float]:
@@ -83,8 +69,6 @@ class ResultStore:
 
     def summarize(self, grid: Grid, n_needles: int) -> dict:
         """Write all_accuracies.json, avg_accuracy.txt and heatmap.png from the finished cells."""
-        from longva.niah.plot import plot_heatmap
-
         entries = summary_entries(self.records(), grid, n_needles, self.layout)
         atomic_write_json(self.out / "all_accuracies.json", entries, indent=4)
         avg = sum(e["Score"] for e in entries) / len(entries) if entries else float("nan")
