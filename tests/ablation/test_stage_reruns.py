@@ -106,5 +106,5 @@ def test_the_tokenizers_inputs_rerun_everything_and_runtime_settings_nothing():
     assert stages_reading("model.template") == list(STAGE_ORDER)  # the tokenizer's corpus holds prompts
     assert RecipeTarget().stages_rerun(["model.template"]) == ["v0_vision", "s0_text", "s1_long", "s2_align", "eval"]
     assert RecipeTarget().stages_rerun(["model.vision.type"]) == ["v0_vision", "s2_align", "eval"]
-    for path in ("threads", "baselines", "eval.rope_sweep"):
+    for path in ("threads", "baselines", "eval.rope_sweep_factors"):
         assert stages_reading(path) == [] and RecipeTarget().stages_rerun([path]) == []

@@ -98,9 +98,6 @@ class TextStageConfig:
     # tokens); 0: always seq_len. An LM trained on one length (or a few) retrieves at exactly
     # those lengths and fails in between, and alignment images are short sequences of any length.
     min_seq_len: int = 0
-    # with min_seq_len: fill each row of seq_len tokens with several conversations of those
-    # lengths (packing, as pretraining and LongVA's long-text stage do) instead of one per step
-    pack: bool = False
     lr_schedule: LRScheduleConfig = field(default_factory=LRScheduleConfig)
     weight_decay: float = 0.1
     grad_clip: float = 1.0
@@ -112,8 +109,6 @@ class TextStageConfig:
                 raise ConfigError(f"{where}.{name}: must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.rope_theta <= 0:
             raise ConfigError(f"{where}: lr and rope_theta must be > 0")
-        if self.pack and not self.min_seq_len:
-            raise ConfigError(f"{where}.pack: needs min_seq_len > 0 (the shortest packed conversation)")
         if not 0 <= self.min_seq_len <= self.seq_len:
             raise ConfigError(f"{where}.min_seq_len: must be in 0..seq_len ({self.seq_len}), got {self.min_seq_len}")
         if self.easy_steps < 0 or self.easy_seq_len < 1 or self.easy_needle_copies < 1:
@@ -125,7 +120,7 @@ class VisionPretrainConfig:
     """CLIP-style contrastive pretraining of the tower (see `longva.train.vision_pretrain`)."""
 
     enabled: bool = True
-    steps: int = 300
+    steps: int = 100  # the loss reaches its floor (duplicate captions in a batch) by ~30 steps
     batch_size: int = 128
     lr: float = 1e-3
     lr_schedule: LRScheduleConfig = field(default_factory=lambda: LRScheduleConfig(kind="cosine", warmup_steps=20, min_lr_ratio=0.1))
@@ -142,23 +137,25 @@ class VisionPretrainConfig:
 
 @dataclass
 class AlignStageConfig:
-    steps: int = 500
+    steps: int = 300
     batch_size: int = 32
     lr: float = 1e-3
-    vision_tower_lr: float = 1e-3
+    # the tower arrives pretrained (V0): at the projector's LR it forgets what V0 taught it and
+    # alignment stalls in partial solutions; LongVA tunes its tower 5x slower than the rest too
+    vision_tower_lr: float = 2e-4
     lr_schedule: LRScheduleConfig = field(default_factory=lambda: LRScheduleConfig(kind="cosine", warmup_steps=20, min_lr_ratio=0.1))
     # as TextTaskConfig.supervise (the LM is frozen here and already predicts the template)
     supervise: Literal["answer", "template"] = "answer"
-    # the tiny tower starts random, so it trains too (LongVA's stage 2 also tunes its tower)
+    # the tower trains too, slower (LongVA's stage 2 also tunes its tower)
     tunable_parts: list[str] = field(default_factory=lambda: ["projector", "vision_tower"])
     min_grids: int = 2  # UniRes never encodes a single grid for an image ((1,1) is excluded)
-    # The longest image: 32 grids x 4 tokens = 128 tokens, half the S0 context. Images with
-    # many grids teach the projector to keep distractor grids out of the LM's way (with <= 8
-    # grids, V-NIAH decayed from 1.0 at 64 to ~0.6 at 1,920 visual tokens); from a random start
-    # they are too hard, so the first `easy_steps` steps draw at most `easy_max_grids` grids.
-    max_grids: int = 32
-    easy_steps: int = 300
-    easy_max_grids: int = 8
+    # The longest image: 16 grids x 4 tokens + the 37-token prompt = 101 tokens, within the S0
+    # context (128), so the short LM is aligned on what it can read. Images with many grids
+    # teach the projector to keep distractor grids out of the LM's way (with <= 8 grids, V-NIAH
+    # decayed with length); the first `easy_steps` steps draw at most `easy_max_grids` grids.
+    max_grids: int = 16
+    easy_steps: int = 150
+    easy_max_grids: int = 6
     easy_needle_copies: int = 1  # >1: the easy images show the colour square in that many grids
     data_mix: dict[str, float] = field(default_factory=lambda: {"multi_grid": 1.0, "single_grid": 0.0})
     checkpoint_every: int = 100
@@ -180,18 +177,27 @@ class AlignStageConfig:
 @dataclass
 class StagesConfig:
     v0_vision: VisionPretrainConfig = field(default_factory=VisionPretrainConfig)
-    s0_text: TextStageConfig = field(default_factory=lambda: TextStageConfig(seq_len=256, steps=300, batch_size=32, lr=2e-3, rope_theta=1e4,
-                                                              easy_steps=150, easy_seq_len=256, easy_needle_copies=16))
-    s1_long: TextStageConfig = field(
-        default_factory=lambda: TextStageConfig(seq_len=2048, steps=120, batch_size=4, lr=1e-3, rope_theta=1e6)
-    )
+    # Lengths as the paper's, relative to each other: S0's context (128) is to the V-NIAH range
+    # (up to 1,796 visual tokens, 14x) what LLaVA-NeXT-Video's 32K is to 432K (13.5x); S1's 1,024
+    # tokens are to it what LongVA's 224K are (1.75x vs 1.9x). The RoPE bases follow the same
+    # rule: with θ = 1e3 at 128 tokens, a quarter of the rotary pairs turn less than a radian over
+    # the context, as in Qwen2-7B (θ 1e6 at 32K); θ = 1e4 here would leave almost half of them
+    # static, a position-free channel that makes training-free θ scaling look far better than
+    # at 7B. S1 raises θ 1000x, as LongVA (1e6 -> 1e9). Both text stages draw every step's length
+    # log-uniformly from 48 tokens up: trained on one length, an LM retrieves at that length only.
+    s0_text: TextStageConfig = field(default_factory=lambda: TextStageConfig(
+        seq_len=128, steps=200, batch_size=32, lr=2e-3, rope_theta=1e3, easy_steps=120, easy_seq_len=128,
+        easy_needle_copies=8, min_seq_len=48))
+    s1_long: TextStageConfig = field(default_factory=lambda: TextStageConfig(
+        seq_len=1024, steps=60, batch_size=8, lr=1e-3, rope_theta=1e6, min_seq_len=48))
     s2_align: AlignStageConfig = field(default_factory=AlignStageConfig)
 
 
 @dataclass
 class VNIAHConfig:
-    # 4 tokens/frame: 16-32 frames fit the S0 context (256 tokens), 320+ frames exceed 4x it,
-    # 448 frames (~1.8k tokens) approach the S1 length, 14x the longest alignment image (128 tokens).
+    # 4 tokens/frame: 16 frames fit the S0 context (128 tokens), 128+ frames exceed 4x it, 448
+    # frames (1,796 visual tokens) are 14x the S0 context, 1.75x the S1 length and 28x the
+    # longest alignment image (64 visual tokens).
     frames: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256, 320, 384, 448])
     depths: list[float] = field(default_factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
     num_needles: int = 8
@@ -202,7 +208,7 @@ class VNIAHConfig:
 
 @dataclass
 class TextNIAHConfig:
-    lengths: list[int] = field(default_factory=lambda: [128, 256, 512, 1024, 1920])
+    lengths: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024, 1920])
     depths: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
     samples: int = 4
 
@@ -221,9 +227,9 @@ class EvalConfig:
     vniah: VNIAHConfig = field(default_factory=VNIAHConfig)
     text_niah: TextNIAHConfig = field(default_factory=TextNIAHConfig)
     video_qa_proxy: VideoQAProxyConfig = field(default_factory=VideoQAProxyConfig)
-    # short_lm_rope: θ values tried at evaluation, 3x to 1000x the S0 base as the paper swept
+    # short_lm_rope: evaluation θ = these factors x the S0 base, 3x to 1000x as the paper swept
     # 3M..1B for a 1M base; the best one beyond 4x the S0 context is reported
-    rope_sweep: list[float] = field(default_factory=lambda: [3e4, 1e5, 3e5, 1e6, 3e6, 1e7])
+    rope_sweep_factors: list[float] = field(default_factory=lambda: [3, 10, 30, 100, 300, 1000])
 
 
 @dataclass
@@ -248,12 +254,14 @@ def quick_config(seed: int = 0) -> RecipeConfig:
     cfg = RecipeConfig(seed=seed)
     cfg.stages.v0_vision = VisionPretrainConfig(steps=10, batch_size=32, checkpoint_every=5,
                                                 lr_schedule=LRScheduleConfig(kind="cosine", warmup_steps=2))
-    cfg.stages.s0_text = TextStageConfig(seq_len=96, steps=30, batch_size=16, lr=2e-3, rope_theta=1e4, checkpoint_every=10)
-    cfg.stages.s1_long = TextStageConfig(seq_len=384, steps=8, batch_size=4, lr=1e-3, rope_theta=1e6, checkpoint_every=4)
+    cfg.stages.s0_text = TextStageConfig(seq_len=96, steps=30, batch_size=16, lr=2e-3, rope_theta=1e3, checkpoint_every=10,
+                                         min_seq_len=48)
+    cfg.stages.s1_long = TextStageConfig(seq_len=384, steps=8, batch_size=4, lr=1e-3, rope_theta=1e6, checkpoint_every=4,
+                                         min_seq_len=48)
     cfg.stages.s2_align = AlignStageConfig(steps=10, batch_size=8, max_grids=6, easy_steps=4, easy_max_grids=3, checkpoint_every=5,
                                            lr_schedule=LRScheduleConfig(kind="cosine", warmup_steps=2))
     cfg.eval.vniah = VNIAHConfig(frames=[8, 32, 128], depths=[0.0, 0.5, 1.0], num_needles=2)
     cfg.eval.text_niah = TextNIAHConfig(lengths=[32, 256], depths=[0.0, 1.0], samples=2)
     cfg.eval.video_qa_proxy = VideoQAProxyConfig(frames=[8, 32], num_questions=4, video_length=128)
-    cfg.eval.rope_sweep = [1e5, 1e6]
+    cfg.eval.rope_sweep_factors = [10, 100]
     return cfg

@@ -72,7 +72,8 @@ def reproduce(cfg: RecipeConfig, out: Path, log=None) -> ReproduceResult:
 def _rope_baseline(runner: RecipeRunner, res: ReproduceResult) -> None:
     """V-NIAH of short_lm at every θ of the sweep; the best one is reported as short_lm_rope."""
     cfg = res.cfg
-    thetas = cfg.eval.rope_sweep or [cfg.stages.s1_long.rope_theta]
+    base = cfg.stages.s0_text.rope_theta
+    thetas = [base * f for f in cfg.eval.rope_sweep_factors] or [cfg.stages.s1_long.rope_theta]
     model = res.models["short_lm"]
     stages = {float(t): runner.vniah(model, rope_theta=float(t), label=f"V-NIAH short_lm_rope θ={t:g}") for t in thetas}
     tpf = model.info["tokens_per_frame"]

@@ -72,6 +72,6 @@ def downstream(stages: set[str]) -> set[str]:
 
 def stages_reading(path: str) -> list[str]:
     """Stages whose output a change of `path` changes (directly or through what they consume),
-    in execution order; empty for paths no stage reads (threads, baselines, rope_sweep)."""
+    in execution order; empty for paths no stage reads (threads, baselines, the RoPE sweep)."""
     direct = {stage for stage in STAGE_INPUTS if reads(stage, path)}
     return [s for s in STAGE_ORDER if s in downstream(direct)]

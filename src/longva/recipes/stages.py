@@ -101,11 +101,8 @@ def step_shape(stage: TextStageConfig, seed: int, i: int) -> tuple[int, int, int
 
 def text_batches(task: TextRetrievalTask, stage: TextStageConfig, seed: int) -> IndexedBatches:
     def make(i):
-        if stage.pack and i >= stage.easy_steps:
-            batch = task.packed_batch(seed, i, stage.seq_len, stage.batch_size, stage.min_seq_len)
-        else:
-            seq_len, rows, copies = step_shape(stage, seed, i)
-            batch = task.batch(seed, i, seq_len, rows, copies)
+        seq_len, rows, copies = step_shape(stage, seed, i)
+        batch = task.batch(seed, i, seq_len, rows, copies)
         return {"input_ids": batch["input_ids"], "labels": _shift(batch["labels"])}
 
     return IndexedBatches(make)

@@ -149,28 +149,6 @@ class TextRetrievalTask:
         rows = [self.example(rng, seq_len, copies=copies) for _ in range(batch_size)]
         return {"input_ids": torch.stack([r[0] for r in rows]), "labels": torch.stack([r[1] for r in rows])}
 
-    def packed_row(self, rng: np.random.Generator, window: int, min_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """`window` tokens of whole conversations back to back, as pretraining packs documents.
-
-        Lengths are log-uniform in [min_len, window]; the last conversation takes what is left
-        (a remainder shorter than `min_len` goes to the one before). Every answer is supervised,
-        and attention crosses the boundaries (the original packs with no mask), so the LM must
-        answer from its own conversation's needle, not from an earlier one.
-        """
-        lengths, left = [], window
-        while left > 0:
-            n = int(round(min_len * (window / min_len) ** rng.random()))
-            n = left if left - n < min_len else n
-            lengths.append(n)
-            left -= n
-        rows = [self.example(rng, n) for n in lengths]
-        return torch.cat([r[0] for r in rows]), torch.cat([r[1] for r in rows])
-
-    def packed_batch(self, seed: int, index: int, window: int, batch_size: int, min_len: int) -> dict[str, torch.Tensor]:
-        rng = np.random.default_rng([seed, index])
-        rows = [self.packed_row(rng, window, min_len) for _ in range(batch_size)]
-        return {"input_ids": torch.stack([r[0] for r in rows]), "labels": torch.stack([r[1] for r in rows])}
-
 
 def _plain(text: str) -> bool:
     """Any printable piece of text (no newline, no partial UTF-8 byte)."""
