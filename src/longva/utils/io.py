@@ -9,8 +9,10 @@ torn last line.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,8 +72,16 @@ def atomic_save_safetensors(tensors: dict, path: str | os.PathLike, metadata: di
     return Path(path)
 
 
-def append_jsonl(path: str | os.PathLike, record: dict) -> None:
-    """Append one JSON line with a single write and fsync (a crash loses at most this line)."""
+_LAST_SYNC: dict[str, float] = {}  # path -> time of its last fsync
+
+
+def append_jsonl(path: str | os.PathLike, record: dict, sync_every_s: float = 1.0) -> None:
+    """Append one JSON line with a single write.
+
+    A killed process loses nothing that was written (the line is in the OS cache); to bound what
+    a power loss can take, the file is fsync'ed at most every `sync_every_s` seconds (0: every
+    line). An fsync per line cost a V-NIAH run of 384 cells 3 s on a 2-core machine.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(record, sort_keys=False) + "\n").encode("utf-8")
@@ -84,7 +94,10 @@ def append_jsonl(path: str | os.PathLike, record: dict) -> None:
                 if f.read(1) != b"\n":
                     line = b"\n" + line
         os.write(fd, line)
-        os.fsync(fd)
+        now = time.monotonic()
+        if now - _LAST_SYNC.get(str(path), -math.inf) >= sync_every_s:
+            os.fsync(fd)
+            _LAST_SYNC[str(path)] = now
     finally:
         os.close(fd)
 

@@ -49,10 +49,11 @@ def ablation_base(recipe: RecipeConfig) -> RecipeConfig:
     """`recipe` with the 48 px tower, at the recipe's own visual-token lengths.
 
     48 px gives 9 tokens per grid instead of 4, so the alignment images' grid caps and the V-NIAH
-    frame counts are scaled by 4/9: the base aligns on images of <= 126 tokens (recipe: 128) and
-    is tested on haystacks of 72..1,800 tokens (recipe: 68..1,796). Kept at 32 grids and 448
-    frames (288-token images, 4k-token haystacks), the base reached V-NIAH 0.59, failing even
-    inside the S0 context; scaled it reads 1.0 there."""
+    frame counts are scaled by 4/9: the base aligns on images of <= 63 visual tokens (recipe:
+    64) and is tested on haystacks of 72..1,800 tokens (recipe: 68..1,796). Kept at the
+    recipe's grid and frame counts, its images would exceed the S0 context and its haystacks
+    double in length (an earlier recipe's base reached V-NIAH 0.59 that way, failing even
+    inside the S0 context)."""
     ours = tokens_per_frame(RecipeView(recipe, "recipe"))
     config = set_path(recipe, "model.vision.hf_config.image_size", ABLATION_IMAGE_SIZE)
     theirs = tokens_per_frame(RecipeView(config, "ablation"))
