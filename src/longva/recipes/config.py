@@ -149,13 +149,19 @@ class AlignStageConfig:
     # the tower trains too, slower (LongVA's stage 2 also tunes its tower)
     tunable_parts: list[str] = field(default_factory=lambda: ["projector", "vision_tower"])
     min_grids: int = 2  # UniRes never encodes a single grid for an image ((1,1) is excluded)
-    # The longest image: 16 grids x 4 tokens + the 37-token prompt = 101 tokens, within the S0
-    # context (128), so the short LM is aligned on what it can read. Images with many grids
-    # teach the projector to keep distractor grids out of the LM's way (with <= 8 grids, V-NIAH
-    # decayed with length); the first `easy_steps` steps draw at most `easy_max_grids` grids.
-    max_grids: int = 16
+    # The longest image: 32 grids x 4 tokens + the 37-token prompt = 165 tokens, within the S0
+    # context (256), so the short LM is aligned on what it can read. Images with many grids
+    # teach the projector to keep distractor grids out of the LM's way: V-NIAH haystacks hold up
+    # to 28x more distractors than a 16-grid image and colours close to each other (blue and
+    # purple) flipped with length; 32 grids halve that ratio. The first `easy_steps` steps draw
+    # at most `easy_max_grids` grids.
+    max_grids: int = 32
     easy_steps: int = 150
-    easy_max_grids: int = 6
+    easy_max_grids: int = 8
+    # a projector whose last layer starts at zero puts every colour at the same point and lets
+    # the loss pull each to its own answer; a random one scatters them at 2-4x the norm of the
+    # LM's word embeddings and two colours can settle in one answer's basin for good
+    zero_init_projector_output: bool = True
     easy_needle_copies: int = 1  # >1: the easy images show the colour square in that many grids
     data_mix: dict[str, float] = field(default_factory=lambda: {"multi_grid": 1.0, "single_grid": 0.0})
     checkpoint_every: int = 100
@@ -177,17 +183,16 @@ class AlignStageConfig:
 @dataclass
 class StagesConfig:
     v0_vision: VisionPretrainConfig = field(default_factory=VisionPretrainConfig)
-    # Lengths as the paper's, relative to each other: S0's context (128) is to the V-NIAH range
-    # (up to 1,796 visual tokens, 14x) what LLaVA-NeXT-Video's 32K is to 432K (13.5x); S1's 1,024
-    # tokens are to it what LongVA's 224K are (1.75x vs 1.9x). The RoPE bases follow the same
-    # rule: with θ = 1e3 at 128 tokens, a quarter of the rotary pairs turn less than a radian over
-    # the context, as in Qwen2-7B (θ 1e6 at 32K); θ = 1e4 here would leave almost half of them
-    # static, a position-free channel that makes training-free θ scaling look far better than
-    # at 7B. S1 raises θ 1000x, as LongVA (1e6 -> 1e9). Both text stages draw every step's length
+    # RoPE bases as the paper's, relative to the contexts: with θ = 1e3 at 256 tokens a fifth of
+    # the rotary pairs turn less than a radian over the context, as in Qwen2-7B (θ 1e6 at 32K);
+    # θ = 1e4 here leaves 3/8 of them static, a position-free channel that makes training-free θ
+    # scaling look far better than at 7B. S1 raises θ 1000x, as LongVA did (1e6 -> 1e9), on
+    # 1,024 tokens: V-NIAH's longest cell (1,796 visual tokens) is 1.75x beyond it, as the
+    # paper's 432K are 1.9x beyond LongVA's 224K. Both text stages draw every step's length
     # log-uniformly from 48 tokens up: trained on one length, an LM retrieves at that length only.
     s0_text: TextStageConfig = field(default_factory=lambda: TextStageConfig(
-        seq_len=128, steps=200, batch_size=32, lr=2e-3, rope_theta=1e3, easy_steps=120, easy_seq_len=128,
-        easy_needle_copies=8, min_seq_len=48))
+        seq_len=256, steps=200, batch_size=32, lr=2e-3, rope_theta=1e3, easy_steps=120, easy_seq_len=256,
+        easy_needle_copies=16, min_seq_len=48))
     s1_long: TextStageConfig = field(default_factory=lambda: TextStageConfig(
         seq_len=1024, steps=60, batch_size=8, lr=1e-3, rope_theta=1e6, min_seq_len=48))
     s2_align: AlignStageConfig = field(default_factory=AlignStageConfig)
@@ -195,9 +200,9 @@ class StagesConfig:
 
 @dataclass
 class VNIAHConfig:
-    # 4 tokens/frame: 16 frames fit the S0 context (128 tokens), 128+ frames exceed 4x it, 448
-    # frames (1,796 visual tokens) are 14x the S0 context, 1.75x the S1 length and 28x the
-    # longest alignment image (64 visual tokens).
+    # 4 tokens/frame: 16-32 frames fit the S0 context (256 tokens), 320+ frames exceed 4x it,
+    # 448 frames (1,796 visual tokens) are 7x the S0 context, 1.75x the S1 length and 14x the
+    # longest alignment image (128 visual tokens).
     frames: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256, 320, 384, 448])
     depths: list[float] = field(default_factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
     num_needles: int = 8

@@ -206,4 +206,16 @@ def fresh_vision_model(cfg: RecipeConfig, tokenizer, lm, scheme: str | None = No
     model = LongVAForCausalLM(mc, language_model=lm)
     if tower_weights is not None:
         model.vision_tower.model.load_state_dict(tower_weights)
+    if cfg.stages.s2_align.zero_init_projector_output:
+        zero_last_linear(model.projector)
     return model, LongVAProcessor(tokenizer, mc)
+
+
+@torch.no_grad()
+def zero_last_linear(module: torch.nn.Module) -> None:
+    """Zero the last nn.Linear of `module` (its output starts at 0, its gradient does not)."""
+    linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+    if linears:
+        linears[-1].weight.zero_()
+        if linears[-1].bias is not None:
+            linears[-1].bias.zero_()
