@@ -356,20 +356,21 @@ def section_vision(ctx: Ctx) -> dict:
 
 def vniah_setup(ctx: Ctx, frames: int, depths) -> tuple[list, dict]:
     """V-NIAH cells (one needle, `frames` haystack frames, each depth) and their sources."""
+    from longva.niah.adapters.longva import prompt_pieces
     from longva.niah.embedding_cache import FrameStore
     from longva.niah.grid import Grid
-    from longva.niah.text_niah import safe_tokenize
-    from longva.niah.vniah import NeedlePrompt, vniah_cells, vniah_sources
-    from longva.niah.vniah_run import prompt_pieces
+    from longva.niah.tasks.builder import build_vniah, single_items
+    from longva.niah.tasks.prompts import NeedlePrompt, safe_tokenize
 
     tokenizer, tpf = ctx.processor.tokenizer, ctx.model.tokens_per_frame
     pre, post = (safe_tokenize(tokenizer, s) for s in prompt_pieces(ctx.model.config.template))
     question, answer = safe_tokenize(tokenizer, QUESTION), safe_tokenize(tokenizer, ANSWER)
     needle = NeedlePrompt("square", tuple(question), tuple(answer), ANSWER)
     store = FrameStore([ctx.hay[: ctx.shape.frames]], frames)
-    sources = vniah_sources(ctx.model.embed_text, pre, post, store, ctx.hay[-1:], [needle])
     grid = Grid((frames,), tuple(sorted(depths)))
-    return vniah_cells(grid, [needle], tpf, tpf, len(pre), len(post)), sources
+    return build_vniah(
+        grid, single_items([needle]), pre, post, store, [ctx.hay[-1]], ctx.model.embed_text, tpf
+    )
 
 
 def cell_tokens(cell) -> int:
@@ -737,7 +738,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def setup(args: argparse.Namespace) -> Ctx:
     from longva.errors import InputError
-    from longva.niah.models import resolve_dtype
+    from longva.utils.device import parse_dtype, resolve_device
 
     for flag, value in (
         ("--frames", args.frames),
@@ -747,16 +748,7 @@ def setup(args: argparse.Namespace) -> Ctx:
     ):
         if value is not None and value <= 0:
             raise InputError(f"{flag} {value}: expected a number > 0")
-    name = args.device
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        expected = "expected cpu, cuda, cuda:N or auto"
-        raise InputError(f"--device {args.device!r} is not a torch device; {expected}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {args.device!r}: CUDA is not available; expected cpu or auto")
+    device = resolve_device(args.device)
     shape = tiny_shape() if args.shape == "tiny" else qwen2_7b_shape()
     overrides = {"frames": args.frames, "chunk_size": args.chunk_size}
     shape = replace(shape, **{k: v for k, v in overrides.items() if v is not None})
@@ -764,7 +756,7 @@ def setup(args: argparse.Namespace) -> Ctx:
         args.time_budget = shape.time_budget
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    return Ctx(args, shape, device, resolve_dtype(args.dtype, str(device)), Memory(device))
+    return Ctx(args, shape, device, parse_dtype(args.dtype, device), Memory(device))
 
 
 def main(argv=None) -> int:

@@ -107,7 +107,8 @@ def inputs(workdir: Path, args, lengths: str | None = None, depths: str | None =
 
     from longva.niah.embedding_cache import FrameStore
     from longva.niah.grid import Grid, parse_depths, parse_lengths
-    from longva.niah.vniah import NeedlePrompt, vniah_cells, vniah_sources
+    from longva.niah.tasks.builder import build_vniah, single_items
+    from longva.niah.tasks.prompts import NeedlePrompt
 
     lm = Qwen2ForCausalLM.from_pretrained(str(workdir / "model")).eval()
     ids = json.loads((workdir / "ids.json").read_text())
@@ -122,8 +123,10 @@ def inputs(workdir: Path, args, lengths: str | None = None, depths: str | None =
     grid = Grid(parse_lengths(lengths or args.frames), parse_depths(depths or args.depths))
     emb = lm.get_input_embeddings()
     with torch.no_grad():
-        sources = vniah_sources(lambda i: emb(i), ids["pre"], ids["post"], hay, needle_emb, needles)
-    cells = vniah_cells(grid, needles, TPF, TPF, len(ids["pre"]), len(ids["post"]))
+        cells, sources = build_vniah(
+            grid, single_items(needles), ids["pre"], ids["post"], hay, list(needle_emb),
+            lambda i: emb(i), TPF,
+        )
     return lm, cells, sources
 
 
@@ -236,7 +239,7 @@ def _set_answers(embed, cells, sources, answers: dict) -> list:
     """Query c answers with `answers[c]` (token ids) in every cell."""
     from dataclasses import replace
 
-    from longva.niah.sources import text_source
+    from longva.niah.sequence import text_source
 
     with torch.no_grad():
         for c, ids in answers.items():
@@ -418,7 +421,8 @@ def report(ours: dict, ref: dict, case: str = "single", native: dict | None = No
     print(f"[{case}]")
     for r in (ours, ref):
         print(
-            f"{r['role']:>9}: {r['seconds']:7.1f} s wall {r['cpu_seconds']:7.1f} s CPU  peak RSS {r['peak_rss_kib'] * mib:7.0f} MiB"
+            f"{r['role']:>9}: {r['seconds']:7.1f} s wall {r['cpu_seconds']:7.1f} s CPU  peak RSS "
+            f"{r['peak_rss_kib'] * mib:7.0f} MiB"
             f" (before scoring {r['base_rss_kib'] * mib:5.0f} MiB)  tokens computed {r['tokens']:,}"
         )
     print(

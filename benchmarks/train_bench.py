@@ -20,7 +20,14 @@ import sys
 import time
 from pathlib import Path
 
-MODEL = dict(vocab_size=32768, hidden_size=128, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+MODEL = dict(
+    vocab_size=32768,
+    hidden_size=128,
+    intermediate_size=512,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+)
 HERE = Path(__file__).resolve()
 
 
@@ -84,10 +91,10 @@ def child(args) -> None:
     import torch
 
     from longva.train.distributed.context_parallel import apply_context_parallel
-    from longva.train.distributed.setup import init_parallel
     from longva.train.lm_loss import CausalLMLoss, lm_loss_fn
     from longva.train.optim import OptimizerConfig, make_param_groups
     from longva.train.trainer import Trainer, TrainerConfig
+    from longva.utils.distributed import init_parallel
 
     torch.set_num_threads(1)
     ctx = init_parallel(cp_size=int(os.environ.get("WORLD_SIZE", "1")))
@@ -109,8 +116,15 @@ def child(args) -> None:
     peak = torch.tensor([_vm_hwm_mb()])
     ctx.all_reduce_sum(peak)  # only to make every rank finish; the max is taken below
     step_s = sorted(times)[len(times) // 2]
-    record = {"seq": args.seq, "loss": args.loss, "ranks": ctx.world, "step_s": round(step_s, 3),
-              "tokens_per_s": round(args.seq / step_s, 1), "peak_rss_mb": round(_vm_hwm_mb(), 1), "rss_after_build_mb": round(rss_built, 1)}
+    record = {
+        "seq": args.seq,
+        "loss": args.loss,
+        "ranks": ctx.world,
+        "step_s": round(step_s, 3),
+        "tokens_per_s": round(args.seq / step_s, 1),
+        "peak_rss_mb": round(_vm_hwm_mb(), 1),
+        "rss_after_build_mb": round(rss_built, 1),
+    }
     print("RESULT " + json.dumps(record), flush=True)
 
 
@@ -135,10 +149,28 @@ def two_ranks(seq: int, steps: int) -> dict:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     torchrun = str(Path(sys.executable).with_name("torchrun"))
-    recs = _run([torchrun, "--nproc_per_node", "2", "--master_port", str(port), str(HERE), "--child", "--seq", str(seq), "--steps", str(steps)])
+    recs = _run(
+        [
+            torchrun,
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(port),
+            str(HERE),
+            "--child",
+            "--seq",
+            str(seq),
+            "--steps",
+            str(steps),
+        ]
+    )
     if "error" in recs[0]:
         return recs[0]
-    return {**recs[0], "peak_rss_mb": max(r["peak_rss_mb"] for r in recs), "per_rank_peak_rss_mb": [r["peak_rss_mb"] for r in recs]}
+    return {
+        **recs[0],
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in recs),
+        "per_rank_peak_rss_mb": [r["peak_rss_mb"] for r in recs],
+    }
 
 
 def _enough_memory(gib: float) -> bool:
@@ -163,7 +195,9 @@ def main() -> None:
     for seq in lengths:
         row = {"chunked": single(seq, "chunked", args.steps)}
         # full logits at 16k: 2 GiB per (L, V) fp32 tensor, several alive at once
-        row["full"] = single(seq, "full", args.steps) if seq < 16384 or _enough_memory(12) else {"skipped": "low memory"}
+        row["full"] = (
+            single(seq, "full", args.steps) if seq < 16384 or _enough_memory(12) else {"skipped": "low memory"}
+        )
         if "peak_rss_mb" in row["chunked"] and "peak_rss_mb" in row["full"]:
             extra = {k: row[k]["peak_rss_mb"] - row[k]["rss_after_build_mb"] for k in ("chunked", "full")}
             row["activation_mb"] = extra

@@ -5,7 +5,7 @@
 Generates (once, cached in --workdir) a 1-hour 1-fps 224x224 libx264 video (3600 frames:
 gradients, a moving box, noise, a scene change every minute) with GOP 12 and with GOP 250, then
 reads N = 32/128/512 uniformly sampled frames with each strategy of `longva.data.video`:
-- auto: the adaptive reader (per-target cost model, `video_plan`);
+- auto: the adaptive reader (per-target cost model, `longva.data.video_decode`);
 - seek: seek to the keyframe before each target and decode forward to it (no re-seek inside
   the GOP being decoded);
 - sequential: one decoding pass from the first frame to the last target;
@@ -149,15 +149,15 @@ def benchmark(workdir: Path, num_frames: int, repeats: int, max_rounds: int) -> 
 
 
 def _seek_cost() -> float:
-    from longva.data.video_plan import SEEK_COST
+    from longva.data.video_decode import SEEK_COST
 
     return SEEK_COST
 
 
 def modelled_costs(path: Path, n: int) -> dict:
     """The cost model's view (frames of a sequential pass) of each strategy's plan."""
+    from longva.data.video_decode import plan_cost, plan_reads
     from longva.data.video_file import VideoFile
-    from longva.data.video_plan import plan_cost, plan_reads
     from longva.data.video_sampling import uniform_indices
 
     video = VideoFile(path)

@@ -26,7 +26,7 @@ def tiny_base_set() -> str:
 
 def tiny_base():
     """`quick_config()` with TINY applied (what `--quick --base-set tiny_base_set()` compiles against)."""
-    from longva.recipes.ablation.ablation_base import RecipeView
+    from longva.recipes.ablation.adapter import RecipeView
 
     base = RecipeView.default(quick=True)
     view = base.apply(TINY)

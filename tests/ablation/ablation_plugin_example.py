@@ -1,7 +1,7 @@
 """An example plugin: adds a knob and a metric without touching the core (`--plugin ablation_plugin_example`)."""
 
 from longva.ablation.knobs import Knob
-from longva.ablation.metric_registry import MetricSpec
+from longva.ablation.registry import MetricSpec
 
 
 def register(registry):

@@ -9,7 +9,7 @@ import pytest
 def base_7b():
     """The base recipe with LongVA-7B's vision grid (336 px / patch 14 = 24x24 -> 144 tokens/frame),
     whatever the toy recipe's own tower size is."""
-    from longva.recipes.ablation.ablation_base import RecipeView
+    from longva.recipes.ablation.adapter import RecipeView
 
     return RecipeView.default().apply({
         "model.vision.hf_config.image_size": 336,

@@ -32,7 +32,9 @@ def test_parse_table(capsys):
 
 def test_malformed_plan_exits_2_with_one_line(tmp_path, capsys):
     plan = tmp_path / "bad.md"
-    plan.write_text("### A\n- **Ablated Part**: pooling\n- **Action**: MODIFY\n- **Metrics**: V-NIAH\n", encoding="utf-8")
+    plan.write_text(
+        "### A\n- **Ablated Part**: pooling\n- **Action**: MODIFY\n- **Metrics**: V-NIAH\n", encoding="utf-8"
+    )
     assert main(["ablate", "parse", str(plan), "--json"]) == 2
     err = capsys.readouterr().err
     assert err == f"error: {plan}:3: unknown action 'MODIFY'; expected REPLACE, REMOVE or ADD\n"

@@ -26,7 +26,9 @@ EXTERNAL_001 = ("vqav2", "gqa", "textvqa", "refcoco", "ocid_ref", "pope", "agiev
 def _ablate(plan: Path, out: Path) -> tuple[dict, str]:
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        code = main(["ablate", str(plan), "--quick", "--threads", "1", "--out", str(out), "--base-set", tiny_base_set()])
+        code = main(
+            ["ablate", str(plan), "--quick", "--threads", "1", "--out", str(out), "--base-set", tiny_base_set()]
+        )
     assert code == 0
     return json.loads((out / "results.json").read_text()), stdout.getvalue()
 

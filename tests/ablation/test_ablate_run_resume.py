@@ -13,7 +13,7 @@ from longva.ablation.parse import parse_plan
 from longva.ablation.result_tables import Column, cell
 from longva.recipes.ablation.adapter import compile_recipe_plan, run_recipe_ablation
 from longva.recipes.ablation.recipe_metrics import stage_tokens_per_s
-from longva.recipes.runner import StageResult
+from longva.recipes.stage_runner import StageResult
 from longva.utils.io import append_jsonl
 
 PLAN = """### Pooling

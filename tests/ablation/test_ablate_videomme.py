@@ -65,7 +65,7 @@ def test_the_value_is_the_harness_accuracy_in_percent_over_100(tmp_path, monkeyp
     """What the evaluator asks the harness and reads back (the harness itself runs in the test above)."""
     from types import SimpleNamespace
 
-    from longva.ablation.metric_registry import data_dir
+    from longva.ablation.registry import data_dir
     from longva.recipes.ablation import recipe_metrics
 
     def scores(accuracy):

@@ -6,7 +6,7 @@ import pytest
 
 from longva.ablation.items import entry_items, make_item, parse_assignments, parse_number
 from longva.ablation.parse import parse_plan
-from longva.ablation.plan_text import split_metrics
+from longva.ablation.plan import split_metrics
 
 
 @pytest.mark.parametrize("text, value", [
@@ -34,12 +34,18 @@ def test_default_marker_and_inline_override():
     assert item.inline == {"model.pooling.kind": "max"} and item.text == "max pooling"
 
 
-@pytest.mark.parametrize("line, expected", [
-    ("3D Detection (3D Moderate, BEV Moderate), Inference Time", ["3D Detection (3D Moderate, BEV Moderate)", "Inference Time"]),
-    ("Success, %", ["Success, %"]),
-    ("PSNR, SSIM, PSNR", ["PSNR", "SSIM"]),
-    ("latency (s), accuracy (%)", ["latency (s)", "accuracy (%)"]),
-])
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        (
+            "3D Detection (3D Moderate, BEV Moderate), Inference Time",
+            ["3D Detection (3D Moderate, BEV Moderate)", "Inference Time"],
+        ),
+        ("Success, %", ["Success, %"]),
+        ("PSNR, SSIM, PSNR", ["PSNR", "SSIM"]),
+        ("latency (s), accuracy (%)", ["latency (s)", "accuracy (%)"]),
+    ],
+)
 def test_split_metrics(line, expected):
     assert split_metrics(line) == expected
 
@@ -49,8 +55,13 @@ def test_dict_replacement_expands_to_one_factor_items():
                       "  - AMIS iteration count T: [1, 4, 8]\n  - Samples per iteration K': [32, 64, 128]\n"
                       "- **Metrics**: PSNR\n")
     items = entry_items(plan.entries[0])
-    assert [i.label for i in items] == ["AMIS iteration count T=1", "AMIS iteration count T=4", "AMIS iteration count T=8",
-                                        "Samples per iteration K'=32", "Samples per iteration K'=64",
-                                        "Samples per iteration K'=128"]
+    assert [i.label for i in items] == [
+        "AMIS iteration count T=1",
+        "AMIS iteration count T=4",
+        "AMIS iteration count T=8",
+        "Samples per iteration K'=32",
+        "Samples per iteration K'=64",
+        "Samples per iteration K'=128",
+    ]
     assert items[0].value == {"AMIS iteration count T": 1}
     assert [i.line for i in items] == [5, 5, 5, 6, 6, 6]

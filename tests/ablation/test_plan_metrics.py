@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from longva.ablation.errors import UnknownMetricError
-from longva.ablation.metric_registry import MetricSpec
+from longva.ablation.registry import MetricSpec
 from longva.recipes.ablation.adapter import longva_registry
 
 

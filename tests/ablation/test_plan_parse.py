@@ -24,7 +24,11 @@ def test_seed_files_carry_mojibake_and_parse_to_the_expected_plan():
     pooling = plan.entries[0]
     assert pooling.ablated_part == "Pooling strategy in UniRes encoding scheme"
     assert pooling.action is Action.REPLACE
-    assert pooling.replacement == ["max pooling", "average pooling with kernel size 3", "average pooling with kernel size 5"]
+    assert pooling.replacement == [
+        "max pooling",
+        "average pooling with kernel size 3",
+        "average pooling with kernel size 5",
+    ]
     assert pooling.metrics == ["V-NIAH accuracy", "Video-MME performance"]
     assert plan.warnings == []
 
@@ -106,7 +110,13 @@ def test_add_with_items():
 
 def test_action_comes_only_from_the_action_field():
     epro = _example("epro-pnp")
-    assert [e.action for e in epro.entries] == [Action.REPLACE, Action.REMOVE, Action.REPLACE, Action.REPLACE, Action.REMOVE]
+    assert [e.action for e in epro.entries] == [
+        Action.REPLACE,
+        Action.REMOVE,
+        Action.REPLACE,
+        Action.REPLACE,
+        Action.REMOVE,
+    ]
     assert all(e.metrics[0] == "ADD(-S)" for e in epro.entries)
 
 
@@ -134,7 +144,7 @@ def test_python_literal_items_become_dicts_and_sets_stay_text():
 
 
 def test_mojibake_repair():
-    from longva.ablation.plan_text import repair_mojibake
+    from longva.ablation.plan import repair_mojibake
 
     assert repair_mojibake("ðŸ§\u00a0 Reasoning Trace") == "🧠 Reasoning Trace"
     assert repair_mojibake("ðŸ“‹ Ablation Plan") == "📋 Ablation Plan"
@@ -157,25 +167,39 @@ def _write(tmp_path, text: str, name: str = "plan.md"):
     return path
 
 
-_GOOD = "### A\n- **Ablated Part**: pooling\n- **Action**: REPLACE\n- **Replacement**: \n  - max pooling\n- **Metrics**: V-NIAH\n"
+_GOOD = (
+    "### A\n- **Ablated Part**: pooling\n- **Action**: REPLACE\n- **Replacement**: \n"
+    "  - max pooling\n- **Metrics**: V-NIAH\n"
+)
 
 
 def test_unknown_action_points_at_its_line(tmp_path):
-    path = _write(tmp_path, _GOOD + "\n### B\n- **Ablated Part**: projector\n- **Action**: MODIFY\n- **Metrics**: GQA\n")
+    path = _write(
+        tmp_path, _GOOD + "\n### B\n- **Ablated Part**: projector\n- **Action**: MODIFY\n- **Metrics**: GQA\n"
+    )
     with pytest.raises(PlanError) as err:
         load_plan(path)
     assert str(err.value) == f"{path}:10: unknown action 'MODIFY'; expected REPLACE, REMOVE or ADD"
 
 
-@pytest.mark.parametrize("text, pattern", [
-    ("### A\n- **Action**: REMOVE\n- **Metrics**: GQA\n", r":1: entry 'A' has no 'Ablated Part' field"),
-    ("### A\n- **Ablated Part**: x\n- **Action**: REPLACE\n- **Metrics**: GQA\n", r":3: entry 'A': REPLACE needs at least one"),
-    (_GOOD + _GOOD, r":7: duplicate entry name 'A'"),
-    ("### A\n- **Ablated Part**: x\n- **Action**: REMOVE\n- **Action**: ADD\n- **Metrics**: GQA\n", r":4: entry 'A': field 'action' given twice"),
-    ("just some words\n", r"plan.md: not an ablation plan; expected '### <name>' markdown entries"),
-    ("# Title\n\nNo entries here.\n## Ablation Plan\n", r"no ablation entries found"),
-    ("", r"file is empty"),
-])
+@pytest.mark.parametrize(
+    "text, pattern",
+    [
+        ("### A\n- **Action**: REMOVE\n- **Metrics**: GQA\n", r":1: entry 'A' has no 'Ablated Part' field"),
+        (
+            "### A\n- **Ablated Part**: x\n- **Action**: REPLACE\n- **Metrics**: GQA\n",
+            r":3: entry 'A': REPLACE needs at least one",
+        ),
+        (_GOOD + _GOOD, r":7: duplicate entry name 'A'"),
+        (
+            "### A\n- **Ablated Part**: x\n- **Action**: REMOVE\n- **Action**: ADD\n- **Metrics**: GQA\n",
+            r":4: entry 'A': field 'action' given twice",
+        ),
+        ("just some words\n", r"plan.md: not an ablation plan; expected '### <name>' markdown entries"),
+        ("# Title\n\nNo entries here.\n## Ablation Plan\n", r"no ablation entries found"),
+        ("", r"file is empty"),
+    ],
+)
 def test_malformed_markdown_is_one_line_with_location(tmp_path, text, pattern):
     path = _write(tmp_path, text)
     with pytest.raises(LongVAError) as err:
@@ -184,13 +208,21 @@ def test_malformed_markdown_is_one_line_with_location(tmp_path, text, pattern):
     assert re.search(pattern, str(err.value)), str(err.value)
 
 
-@pytest.mark.parametrize("text, pattern", [
-    ('{"name": "A", "ablated_part": "x", "action": "REMOVE", "metrics": ["GQA"]}\n{"name": "B",\n', r":2: not valid JSON"),
-    ('{"name": "A", "ablated_part": "x", "action": "REMOVE"}\n', r":1: record 1 is missing 'metrics'"),
-    ('{"name": "A", "ablated_part": "x", "action": "DROP", "metrics": []}\n', r":1: unknown action 'DROP'"),
-    ('{"name": "A", "ablated_part": "x", "action": "ADD", "replacement": "y", "metrics": []}\n',
-     r"replacement must be a list, a mapping or null"),
-])
+@pytest.mark.parametrize(
+    "text, pattern",
+    [
+        (
+            '{"name": "A", "ablated_part": "x", "action": "REMOVE", "metrics": ["GQA"]}\n{"name": "B",\n',
+            r":2: not valid JSON",
+        ),
+        ('{"name": "A", "ablated_part": "x", "action": "REMOVE"}\n', r":1: record 1 is missing 'metrics'"),
+        ('{"name": "A", "ablated_part": "x", "action": "DROP", "metrics": []}\n', r":1: unknown action 'DROP'"),
+        (
+            '{"name": "A", "ablated_part": "x", "action": "ADD", "replacement": "y", "metrics": []}\n',
+            r"replacement must be a list, a mapping or null",
+        ),
+    ],
+)
 def test_malformed_records(tmp_path, text, pattern):
     with pytest.raises(PlanError, match=pattern):
         load_plan(_write(tmp_path, text, "plan.jsonl"))
@@ -199,7 +231,9 @@ def test_malformed_records(tmp_path, text, pattern):
 def test_plans_json_with_several_tasks_needs_a_task():
     with pytest.raises(PlanError, match="holds 2 tasks; choose one with --task .*Long_Context"):
         load_plan(FIXTURES / "plans.json")
-    assert load_plan(FIXTURES / "plans.json", task="Long_Context_Transfer_from_Language_to_Vision") == load_plan(SEED_000)
+    assert load_plan(FIXTURES / "plans.json", task="Long_Context_Transfer_from_Language_to_Vision") == load_plan(
+        SEED_000
+    )
 
 
 def test_remove_with_items_warns_and_drops_them():

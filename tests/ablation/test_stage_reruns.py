@@ -15,8 +15,8 @@ import pytest
 from longva.errors import ConfigError
 from longva.recipes.ablation.recipe_target import RecipeTarget
 from longva.recipes.config import RecipeConfig
-from longva.recipes.runner import RecipeRunner
 from longva.recipes.stage_inputs import STAGE_INPUTS, STAGE_ORDER, stages_reading
+from longva.recipes.stage_runner import RecipeRunner
 from longva.utils.dataclass_config import get_path, set_path
 
 

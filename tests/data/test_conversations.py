@@ -82,7 +82,12 @@ def test_qwen_multi_turn_masks_follow_preprocess_qwen_at_every_position(tmp_path
         return [(start, True)] + [(t, False) for t in body] + [(end, True), (nl[0], True)]
 
     def answer_turn(answer):  # assistant: [im_start] sup, "assistant\n" ignored, answer+end+\n sup
-        return [(start, True)] + [(t, False) for t in enc("assistant") + nl] + [(t, True) for t in enc(answer)] + [(end, True), (nl[0], True)]
+        return (
+            [(start, True)]
+            + [(t, False) for t in enc("assistant") + nl]
+            + [(t, True) for t in enc(answer)]
+            + [(end, True), (nl[0], True)]
+        )
 
     expected = (
         context_turn(enc("system") + nl + enc("You are a helpful assistant."))
@@ -100,9 +105,16 @@ def test_qwen_multi_turn_masks_follow_preprocess_qwen_at_every_position(tmp_path
 
 def test_plain_template_is_image_then_caption_with_loss_on_the_caption(tmp_path, tokenizer):
     """`preprocess_plain`: the human text is dropped; <image> + caption + "\\n"; caption + "\\n" supervised."""
-    ds = _dataset(tmp_path, tokenizer, [_record([("human", "Describe the image.\n<image>"), ("gpt", "A red square.")])], template="plain")
+    ds = _dataset(
+        tmp_path,
+        tokenizer,
+        [_record([("human", "Describe the image.\n<image>"), ("gpt", "A red square.")])],
+        template="plain",
+    )
     ids, labels = ds.encode_text(0)
-    caption = tokenizer.encode("A red square.", add_special_tokens=False) + tokenizer.encode("\n", add_special_tokens=False)
+    caption = tokenizer.encode("A red square.", add_special_tokens=False) + tokenizer.encode(
+        "\n", add_special_tokens=False
+    )
     assert ids.tolist() == [IMAGE_TOKEN_INDEX] + caption
     assert labels.tolist() == [IGN] + caption
 
@@ -123,8 +135,12 @@ def test_placeholder_count_must_match_image_count(tmp_path, tokenizer):
         _dataset(tmp_path, tokenizer, [_record(conv, image="a.png", rid="two_ph")])
     _one_line_error(e, "row two_ph", "2 <image> placeholder(s)", "1 image(s)")
     with pytest.raises(InputError) as e:
-        _dataset(tmp_path, tokenizer, [_record([("human", "Q"), ("gpt", "A")], image=["a.png", "b.png"], rid="two_img")],
-                 images=("a.png", "b.png"))
+        _dataset(
+            tmp_path,
+            tokenizer,
+            [_record([("human", "Q"), ("gpt", "A")], image=["a.png", "b.png"], rid="two_img")],
+            images=("a.png", "b.png"),
+        )
     _one_line_error(e, "row two_img", "0 <image>", "2 image(s)")
 
 
@@ -161,7 +177,9 @@ def test_missing_image_is_a_lazy_one_line_error_naming_row_and_path(tmp_path, to
 
 def test_image_path_may_not_escape_the_image_folder(tmp_path, tokenizer):
     (tmp_path / "secret.png").write_bytes(b"x")
-    ds = _dataset(tmp_path, tokenizer, [_record([("human", "<image>\nQ"), ("gpt", "A")], image="../secret.png", rid="esc")])
+    ds = _dataset(
+        tmp_path, tokenizer, [_record([("human", "<image>\nQ"), ("gpt", "A")], image="../secret.png", rid="esc")]
+    )
     with pytest.raises(InputError) as e:
         ds.example(0)
     _one_line_error(e, "row esc", "../secret.png", "escapes")
@@ -169,7 +187,9 @@ def test_image_path_may_not_escape_the_image_folder(tmp_path, tokenizer):
 
 def test_video_rows_and_rows_without_answers_are_refused(tmp_path, tokenizer):
     with pytest.raises(InputError) as e:
-        _dataset(tmp_path, tokenizer, [{"id": "v", "video": "x.mp4", "conversations": [{"from": "human", "value": "Q"}]}])
+        _dataset(
+            tmp_path, tokenizer, [{"id": "v", "video": "x.mp4", "conversations": [{"from": "human", "value": "Q"}]}]
+        )
     _one_line_error(e, "row v", "video")
     with pytest.raises(InputError) as e:
         _dataset(tmp_path, tokenizer, [_record([("human", "<image>\nQ")], rid="noans")])

@@ -207,7 +207,11 @@ def test_hf_disk_folder_needs_datasets(tmp_path):
         folder.mkdir()
         (folder / "dataset_info.json").write_text("{}")
         with pytest.raises(InputError, match="datasets"):
-            list(TextStream(TextDataConfig(sources=[TextSource(path=str(folder))]), TokenizerAdapter(_tokenizer())).epoch_sequences(0))
+            list(
+                TextStream(
+                    TextDataConfig(sources=[TextSource(path=str(folder))]), TokenizerAdapter(_tokenizer())
+                ).epoch_sequences(0)
+            )
     else:
         datasets.Dataset.from_dict({"text": ["d1 w1", "d2 w2 w3"]}).save_to_disk(str(folder))
         cfg = TextDataConfig(sources=[TextSource(path=str(folder))], seq_length=2)
@@ -231,7 +235,9 @@ def test_streaming_reads_only_what_it_needs(tmp_path, monkeypatch):
     import longva.data.text as text_mod
 
     rng = np.random.default_rng(0)
-    (tmp_path / "big.jsonl").write_text("".join(json.dumps({"text": _doc(i % 200, 20, rng)}) + "\n" for i in range(5000)))
+    (tmp_path / "big.jsonl").write_text(
+        "".join(json.dumps({"text": _doc(i % 200, 20, rng)}) + "\n" for i in range(5000))
+    )
     read = []
     original = text_mod.read_documents
 
@@ -241,7 +247,9 @@ def test_streaming_reads_only_what_it_needs(tmp_path, monkeypatch):
             yield doc
 
     monkeypatch.setattr(text_mod, "read_documents", counting)
-    cfg = TextDataConfig(sources=[TextSource(path=str(tmp_path / "big.jsonl"))], seq_length=40, shuffle_buffer=8, tokenize_batch=4)
+    cfg = TextDataConfig(
+        sources=[TextSource(path=str(tmp_path / "big.jsonl"))], seq_length=40, shuffle_buffer=8, tokenize_batch=4
+    )
     stream = TextStream(cfg, TokenizerAdapter(_tokenizer()))
     for _ in range(3):
         next(stream)

@@ -24,8 +24,13 @@ from longva.data.video import (
     probe_video,
     uniform_indices,
 )
-from longva.data.video_plan import SEEK_COST, plan_cost, plan_reads
-from longva.data.video_timeline import Timeline, _from_mp4_index, _from_packets, _read_packets
+from longva.data.video_decode import SEEK_COST, plan_cost, plan_reads
+from longva.data.video_timeline import (
+    Timeline,
+    read_packets,
+    timeline_from_mp4_index,
+    timeline_from_packets,
+)
 from longva.errors import InputError
 
 STRATEGIES = ["seek", "sequential", "auto"]
@@ -69,9 +74,9 @@ def test_mp4_index_shortcut_agrees_with_counting_packets(videos, name):
     path = videos[name].path
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        packets = list(_read_packets(container, stream, path))
-        from_index = _from_mp4_index(stream, packets[:64], path)
-        from_packets = _from_packets(packets, stream)
+        packets = list(read_packets(container, stream, path))
+        from_index = timeline_from_mp4_index(stream, packets[:64], path)
+        from_packets = timeline_from_packets(packets, stream)
     if not hasattr(av.stream.Stream, "index_entries"):  # PyAV < 16 (lmms-eval pins av<16): no index
         assert from_index is None and from_packets.exact  # the reader counts the packets instead
         return

@@ -31,7 +31,9 @@ def test_chat_about_a_video_reports_frames_tokens_and_timings(pipe, media):
     assert result.frames_used == np.linspace(0, VIDEO_FRAMES - 1, 4, dtype=int).tolist()
     assert result.visual_tokens == 4 * pipe.model.tokens_per_frame
     assert set(result.timings) >= {"decode", "encode", "prefill", "generate", "total"}
-    assert result.answer == pipe.processor.decode(pipe.processor.tokenizer.encode(result.answer, add_special_tokens=False))
+    assert result.answer == pipe.processor.decode(
+        pipe.processor.tokenizer.encode(result.answer, add_special_tokens=False)
+    )
     assert result.history.turns[0].question == "<image>\nWhat happens?"  # one placeholder, first
 
 

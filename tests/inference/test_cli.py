@@ -42,7 +42,9 @@ def test_chat_on_a_video_streams_the_same_answer_as_json(capsys, model_dir, medi
 
 
 def test_chat_on_images(capsys, model_dir, media):
-    code, out, err = _chat(capsys, model_dir, "--image", media / "red.png", "--image", media / "blue.png", "--json", "Compare.")
+    code, out, err = _chat(
+        capsys, model_dir, "--image", media / "red.png", "--image", media / "blue.png", "--json", "Compare."
+    )
     assert code == 0, err
     record = json.loads(out)
     cfg = load_config(model_dir)

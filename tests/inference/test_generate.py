@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from longva.inference import generate
-from longva.inference.sampling import SamplingParams, _top_p_filter, next_token
+from longva.inference.sampling import SamplingParams, next_token, top_p_filter
 from longva.inference.streaming import IncrementalDetokenizer
 
 
@@ -33,7 +33,9 @@ def _naive_greedy(model, processor, ids, visuals, steps, stop=()):
 
 def test_greedy_with_chunked_prefill_and_cache_equals_naive_recomputation(pipe):
     ids, visuals = _prompt(pipe)
-    out = generate(pipe.model, pipe.processor, ids, visuals=visuals, max_new_tokens=16, stop_token_ids=[], prefill_chunk=5)
+    out = generate(
+        pipe.model, pipe.processor, ids, visuals=visuals, max_new_tokens=16, stop_token_ids=[], prefill_chunk=5
+    )
     reference = _naive_greedy(pipe.model, pipe.processor, ids, visuals, 16)
     assert out.token_ids == reference
     assert len(set(reference)) > 3  # the tiny model really varies, so order/position bugs show
@@ -54,7 +56,9 @@ def test_precomputed_features_give_the_same_answer_as_visuals(pipe):
 def test_streamed_pieces_join_to_the_answer(pipe):
     ids, visuals = _prompt(pipe)
     pieces = []
-    out = generate(pipe.model, pipe.processor, ids, visuals=visuals, max_new_tokens=24, stop_token_ids=[], callback=pieces.append)
+    out = generate(
+        pipe.model, pipe.processor, ids, visuals=visuals, max_new_tokens=24, stop_token_ids=[], callback=pieces.append
+    )
     assert len(pieces) > 1
     assert "".join(pieces) == out.text == pipe.processor.decode(out.token_ids)
 
@@ -137,7 +141,7 @@ def test_sampling_is_reproducible_with_a_seed_and_varies_without(pipe):
 
 def test_top_p_keeps_the_smallest_nucleus():
     probs = torch.tensor([0.1, 0.5, 0.25, 0.15])
-    kept = _top_p_filter(probs, 0.7)  # 0.5 + 0.25 reach 0.7
+    kept = top_p_filter(probs, 0.7)  # 0.5 + 0.25 reach 0.7
     assert torch.allclose(kept, torch.tensor([0.0, 2 / 3, 1 / 3, 0.0]))
     # a tiny nucleus is the argmax alone: sampling becomes greedy
     params = SamplingParams(do_sample=True, temperature=1.0, top_p=1e-6)

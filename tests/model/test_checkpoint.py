@@ -13,7 +13,9 @@ from longva.model.modeling_longva import LongVAForCausalLM
 from longva.model.processor import LongVAProcessor
 from longva.model.tiny import tiny_longva_config
 
-VISION = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8)
+VISION = dict(
+    hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8
+)
 
 
 def _inputs(proc):
@@ -38,16 +40,40 @@ def write_longva_checkpoint(directory, tokenizer) -> LongVAForCausalLM:
     (tower_dir / "config.json").write_text(json.dumps({"model_type": "clip_vision_model", **VISION}))
     lm = cfg.lm.hf_config
     config = {
-        "architectures": ["LlavaQwenForCausalLM"], "model_type": "llava_qwen",
-        **{k: lm[k] for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-                              "num_attention_heads", "num_key_value_heads", "tie_word_embeddings")},
-        "rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 32768,
-        "mm_vision_tower": "clip-tiny", "mm_hidden_size": 32, "mm_projector_type": "mlp2x_gelu",
-        "mm_vision_select_layer": -2, "mm_vision_select_feature": "patch", "mm_patch_merge_type": "unires",
-        "image_aspect_ratio": "anyres", "mm_spatial_pool_stride": 2, "mm_spatial_pool_mode": "average",
-        "image_grid_pinpoints": [[32 * a, 32 * b] for a in range(1, 9) for b in range(1, 9 // a + 1) if a * b <= 8 and (a, b) != (1, 1)],
-        "mm_use_im_start_end": False, "mm_use_im_patch_token": False, "tokenizer_model_max_length": 32768,
-        "rope_scaling": None, "torch_dtype": "bfloat16",
+        "architectures": ["LlavaQwenForCausalLM"],
+        "model_type": "llava_qwen",
+        **{
+            k: lm[k]
+            for k in (
+                "vocab_size",
+                "hidden_size",
+                "intermediate_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+                "num_key_value_heads",
+                "tie_word_embeddings",
+            )
+        },
+        "rope_theta": 10000.0,
+        "rms_norm_eps": 1e-6,
+        "max_position_embeddings": 32768,
+        "mm_vision_tower": "clip-tiny",
+        "mm_hidden_size": 32,
+        "mm_projector_type": "mlp2x_gelu",
+        "mm_vision_select_layer": -2,
+        "mm_vision_select_feature": "patch",
+        "mm_patch_merge_type": "unires",
+        "image_aspect_ratio": "anyres",
+        "mm_spatial_pool_stride": 2,
+        "mm_spatial_pool_mode": "average",
+        "image_grid_pinpoints": [
+            [32 * a, 32 * b] for a in range(1, 9) for b in range(1, 9 // a + 1) if a * b <= 8 and (a, b) != (1, 1)
+        ],
+        "mm_use_im_start_end": False,
+        "mm_use_im_patch_token": False,
+        "tokenizer_model_max_length": 32768,
+        "rope_scaling": None,
+        "torch_dtype": "bfloat16",
     }
     (directory / "config.json").write_text(json.dumps(config))
     state = {}

@@ -10,10 +10,12 @@ from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from longva.niah.embedding_cache import FrameStore
 from longva.niah.evaluator import Cell
-from longva.niah.grid import Grid
+from longva.niah.grid import Grid, insert_index
 from longva.niah.reference import reference_evaluate
-from longva.niah.sources import TensorSource
-from longva.niah.vniah import NeedlePrompt, vniah_cells, vniah_sources
+from longva.niah.results import cell_key
+from longva.niah.sequence import FrameSource, Run, TensorSource, normalize, text_source
+from longva.niah.tasks.builder import build_vniah, single_items
+from longva.niah.tasks.prompts import NeedlePrompt
 
 TPF, DIM, VOCAB = 4, 64, 300
 
@@ -54,8 +56,38 @@ def tiny_vniah(lm, grid: Grid, n_needles: int = 3, max_frames: int = 64, seed: i
         for i in range(n_needles)
     ]
     pre, post = [1, 2, 3, 4, 5], [6, 7, 8]
-    cells = vniah_cells(grid, needles, TPF, TPF, len(pre), len(post))
-    return cells, vniah_sources(embed_fn(lm), pre, post, hay, needle_emb, needles)
+    embed = embed_fn(lm)
+    return build_vniah(grid, single_items(needles), pre, post, hay, list(needle_emb), embed, TPF)
+
+
+def original_layout(grid: Grid, needles, tpf: int, pre_len: int, post_len: int) -> list[Cell]:
+    """The original V-NIAH cells written out (dossier §3.5), the yardstick of the builder:
+
+    [preprompt] + haystack[0:k] + needle_n + haystack[k:T] + [question_n] + [postprompt]
+    """
+    cells = []
+    for frames, depth in grid.points():
+        k = insert_index(depth, frames)
+        for n, needle in enumerate(needles):
+            runs = normalize([
+                Run("pre", 0, pre_len), Run("hay", 0, k * tpf), Run(f"needle:{n}", 0, tpf),
+                Run("hay", k * tpf, frames * tpf), Run(f"question:{n}", 0, len(needle.question_ids)),
+                Run("post", 0, post_len),
+            ])
+            meta = {"needle": n, "needle_id": needle.id, "frames": frames, "depth": depth}
+            cells.append(Cell(cell_key(n, frames, depth), runs, needle.answer_ids, f"answer:{n}",
+                              needle.answer_text, needle.is_option, meta))
+    return cells
+
+
+def original_sources(embed, pre, post, haystack: FrameStore, needle_embeddings, needles) -> dict:
+    """Name -> source of `original_layout`; needle_embeddings (N, tpf, D)."""
+    sources = {"pre": text_source(pre, embed), "post": text_source(post, embed), "hay": FrameSource(haystack)}
+    for n, needle in enumerate(needles):
+        sources[f"needle:{n}"] = TensorSource(needle_embeddings[n])
+        sources[f"question:{n}"] = text_source(needle.question_ids, embed)
+        sources[f"answer:{n}"] = text_source(needle.answer_ids, embed)
+    return sources
 
 
 def with_greedy_answers(lm, sources, cells: list[Cell], every: int = 2) -> list[Cell]:

@@ -20,7 +20,7 @@ from longva.niah.adapters.native import cell_pieces, native_evaluate
 from longva.niah.adapters.tiny import tiny_adapter
 from longva.niah.evaluator import evaluate, order_cells
 from longva.niah.grid import Grid
-from longva.niah.sources import text_source
+from longva.niah.sequence import text_source
 from longva.niah.tasks.spec import Insert, Question, TaskItem, TaskSet
 
 FAMILIES = ["longva", "llava_onevision", "llava_next_video", "qwen2_vl", "qwen2_5_vl"]

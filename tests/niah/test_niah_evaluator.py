@@ -9,8 +9,7 @@ from niah_helpers import TPF, tiny_lm, tiny_vniah, with_greedy_answers
 from longva.niah.evaluator import GenerateConfig, PrefixCache, evaluate, order_cells
 from longva.niah.grid import Grid
 from longva.niah.reference import reference_evaluate
-from longva.niah.sequence import total_len
-from longva.niah.sources import materialize
+from longva.niah.sequence import materialize, total_len
 
 GRID = Grid((8, 20, 40), (0.0, 0.25, 0.5, 1.0))
 
@@ -116,7 +115,7 @@ def test_needle_rows_take_tokens_per_frame(setup):
 
 def test_rope_theta_override_equals_a_model_built_with_that_base(setup):
     """--rope-theta: same weights, new RoPE base, as if the LM had been built with it."""
-    from longva.train.rope import set_rope_theta
+    from longva.model.rope import set_rope_theta
 
     lm, cells, sources, naive = setup
     fresh = tiny_lm(rope_theta=1e6)

@@ -6,9 +6,9 @@ import torch
 from niah_helpers import TPF, tiny_lm, tiny_vniah
 
 from longva.niah.grid import Grid, insert_index
-from longva.niah.sources import materialize
+from longva.niah.sequence import materialize
+from longva.niah.tasks.builder import build_vniah, single_items
 from longva.niah.text_niah import snap_after_period, text_cells
-from longva.niah.vniah import vniah_sources
 
 T = 10  # frames
 
@@ -101,16 +101,18 @@ def test_sources_refuse_rows_past_the_end(vniah):
 def test_vniah_sources_shapes():
     lm = tiny_lm()
     from longva.niah.embedding_cache import FrameStore
-    from longva.niah.vniah import NeedlePrompt
+    from longva.niah.tasks.prompts import NeedlePrompt
 
     emb = lm.get_input_embeddings()
     needles = [NeedlePrompt("a", (1, 2), (3,))]
-    src = vniah_sources(
-        lambda i: emb(i),
+    _, src = build_vniah(
+        Grid((4,), (0.0,)),
+        single_items(needles),
         [1],
         [2, 3],
         FrameStore.from_tensor(torch.zeros(4, TPF, 64)),
-        torch.ones(1, TPF, 64),
-        needles,
+        list(torch.ones(1, TPF, 64)),
+        lambda i: emb(i),
+        TPF,
     )
     assert len(src["hay"]) == 4 * TPF and len(src["post"]) == 2 and len(src["needle:0"]) == TPF

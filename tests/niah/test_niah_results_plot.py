@@ -8,8 +8,9 @@ from PIL import Image
 from longva.cli import main
 from longva.errors import LongVAError
 from longva.niah.grid import Grid
+from longva.niah.layout import TEXT, VNIAH
 from longva.niah.plot import load_entries, pivot
-from longva.niah.results import TEXT, VNIAH, ResultStore
+from longva.niah.results import ResultStore
 
 
 def _original_file(path, layout=VNIAH, lengths=range(200, 3001, 200)):

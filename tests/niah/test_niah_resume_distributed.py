@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from longva.niah.text_niah import TextNIAHOptions, run_text_niah
+from longva.niah.text_niah_command import TextNIAHOptions, run_text_niah
 from longva.utils.io import read_jsonl
 
 GRID = ["--lengths", "64:320:64", "--depths", "0:1:0.25", "--samples", "2"]

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from niah_helpers import DIM, TPF, VOCAB, tiny_lm
+from niah_helpers import DIM, TPF, VOCAB, original_layout, original_sources, tiny_lm
 from PIL import Image
 
 from longva.errors import InputError
@@ -14,13 +14,12 @@ from longva.niah.evaluator import Cell, evaluate, order_cells
 from longva.niah.grid import Grid, insert_index
 from longva.niah.needles import OPTION_LETTERS
 from longva.niah.reference import reference_evaluate
-from longva.niah.sources import materialize
+from longva.niah.sequence import materialize
 from longva.niah.tasks import TASKS, generate_task, load_task
 from longva.niah.tasks.builder import build_vniah, single_items
-from longva.niah.tasks.prompts import rotations, tokenize_items
+from longva.niah.tasks.prompts import NeedlePrompt, rotations, tokenize_items
 from longva.niah.tasks.spec import Insert, Question, TaskItem, TaskSet, placements
 from longva.niah.tasks.summary import task_entries
-from longva.niah.vniah import NeedlePrompt, vniah_cells, vniah_sources
 
 OPTS = {
     "single": {},
@@ -210,8 +209,8 @@ def test_builder_on_single_items_is_the_original_layout():
     grid = Grid((8, 16), (0.0, 0.3, 1.0))
     pre, post = [1, 2, 3], [4, 5]
     with torch.no_grad():
-        old_cells = vniah_cells(grid, needles, TPF, TPF, len(pre), len(post))
-        old_src = vniah_sources(embed, pre, post, hay, needle_emb, needles)
+        old_cells = original_layout(grid, needles, TPF, len(pre), len(post))
+        old_src = original_sources(embed, pre, post, hay, needle_emb, needles)
         cells, sources = build_vniah(
             grid, single_items(needles), pre, post, hay, list(needle_emb), embed, TPF
         )

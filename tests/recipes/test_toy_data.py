@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
+from longva.data.toy.colours import COLOURS, AlignmentTask, TextRetrievalTask, needle_frame
 from longva.model.processor import LongVAProcessor
 from longva.model.prompt import IGNORE_INDEX, IMAGE_TOKEN_INDEX
 from longva.recipes.config import RecipeConfig
 from longva.recipes.stages import build_tokenizer
-from longva.recipes.toy_data import COLOURS, AlignmentTask, TextRetrievalTask, needle_frame
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_text_length_curriculum_uses_short_haystacks_first(setup):
 def test_alignment_row_image_fast_path_equals_the_processor(setup, k):
     from PIL import Image
 
-    from longva.recipes.toy_data import grid_row_image, haystack_pixels
+    from longva.data.toy.colours import grid_row_image, haystack_pixels
 
     cfg, tok, proc = setup
     task = AlignmentTask(proc, cfg.text.question, 2, 8, {"multi_grid": 1.0})

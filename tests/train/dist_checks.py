@@ -30,11 +30,11 @@ from longva.train.distributed.context_parallel import (
 from longva.train.distributed.data_slice import DataParallelSlice
 from longva.train.distributed.fsdp import apply_fsdp
 from longva.train.distributed.ring_attention import zigzag_ring_attention
-from longva.train.distributed.setup import ParallelContext, init_parallel
 from longva.train.lm_loss import CausalLMLoss, lm_loss_fn
 from longva.train.optim import OptimizerConfig, make_param_groups
 from longva.train.text_stage import enable_activation_checkpointing, export_final
 from longva.train.trainer import Trainer, TrainerConfig
+from longva.utils.distributed import ParallelContext, init_parallel
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -134,7 +134,9 @@ def make_trainer(model, data, ctx, grad_accum):
 
 
 def full_tensors(model):
-    return {n: (p.full_tensor() if hasattr(p, "full_tensor") else p).detach().clone() for n, p in model.named_parameters()}
+    return {
+        n: (p.full_tensor() if hasattr(p, "full_tensor") else p).detach().clone() for n, p in model.named_parameters()
+    }
 
 
 def full_grads(model):
@@ -181,7 +183,9 @@ def cp_check(ctx: ParallelContext, fsdp: bool, checkpointing: bool = False):
     if fsdp:
         apply_fsdp(model, ctx.fsdp_mesh)
     parallel = make_trainer(model, ListBatches(batches), ctx, grad_accum=2)
-    reference = make_trainer(CausalLMLoss(tiny_lm(tied=False), chunk_size=8), ListBatches(batches), ParallelContext(), 2)
+    reference = make_trainer(
+        CausalLMLoss(tiny_lm(tied=False), chunk_size=8), ListBatches(batches), ParallelContext(), 2
+    )
     return compare_step(parallel, reference)
 
 
@@ -195,7 +199,14 @@ def resume_check(ctx: ParallelContext, out_dir: str):
         model = apply_fsdp(CausalLMLoss(lm, chunk_size=8), ctx.fsdp_mesh)
         cfg = TrainerConfig(output_dir=f"{out_dir}/{folder}", steps=5, checkpoint_every=2, progress=False,
                             optimizer=OptimizerConfig(lr=1e-2))
-        return Trainer(model, lm_loss_fn, ListBatches(batches), make_param_groups(model.named_parameters(), 1e-2, 0.1), cfg, ctx=ctx)
+        return Trainer(
+            model,
+            lm_loss_fn,
+            ListBatches(batches),
+            make_param_groups(model.named_parameters(), 1e-2, 0.1),
+            cfg,
+            ctx=ctx,
+        )
 
     full = [r["loss"] for r in trainer("full").fit()]
     killed = [r["loss"] for r in trainer("killed").fit(max_steps_this_run=3)]

@@ -23,11 +23,18 @@ def dataset(tmp_path_factory):
     for i in range(N):
         size = (64, 32) if i != 7 else (128, 32)  # row 7: 4 grids instead of 2 (longer)
         Image.fromarray(np.full((size[1], size[0], 3), 20 * i, np.uint8)).save(root / "images" / f"{i}.png")
-        records.append({"id": f"row{i}", "image": f"{i}.png",
-                        "conversations": [{"from": "human", "value": "<image>\nWhat is it?"}, {"from": "gpt", "value": "red"}]})
+        records.append(
+            {
+                "id": f"row{i}",
+                "image": f"{i}.png",
+                "conversations": [{"from": "human", "value": "<image>\nWhat is it?"}, {"from": "gpt", "value": "red"}],
+            }
+        )
     (root / "data.json").write_text(json.dumps(records))
     tok = build_tiny_tokenizer()
-    return ConversationDataset(root / "data.json", root / "images", LongVAProcessor(tok, tiny_longva_config(len(tok), max_grids=4)))
+    return ConversationDataset(
+        root / "data.json", root / "images", LongVAProcessor(tok, tiny_longva_config(len(tok), max_grids=4))
+    )
 
 
 def _ids(batches, n):
@@ -64,7 +71,9 @@ def test_too_long_row_is_refused_with_its_id_or_skipped(dataset):
     with pytest.raises(InputError) as e:
         next(refuse)
     msg = str(e.value)
-    assert "\n" not in msg and "row row7" in msg and f"{dataset.length(7)} tokens" in msg and f"max_length={short}" in msg
+    assert (
+        "\n" not in msg and "row row7" in msg and f"{dataset.length(7)} tokens" in msg and f"max_length={short}" in msg
+    )
     skipped = []
     skip = AlignBatches(dataset, AlignDataConfig(batch_size=N - 1, shuffle=False, max_length=short, too_long="skip"),
                         on_skip=lambda rid, n: skipped.append(rid))

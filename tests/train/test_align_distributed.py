@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from longva.data.toy.align_folder import make_toy_dataset
 from longva.train.align_stage import load_align_config, run_align_training
-from longva.train.align_toy import make_toy_dataset
 from longva.utils.io import read_jsonl
 
 TOY = Path(__file__).resolve().parents[2] / "configs" / "train_align_toy.yaml"
@@ -26,8 +26,14 @@ def _free_port() -> int:
 
 def test_two_data_parallel_ranks_match_one_process(tmp_path):
     toy = make_toy_dataset(tmp_path / "data", n=8)
-    sets = [f"model.language_model={toy['lm']}", f"model.vision_tower={toy['clip']}", f"data.path={toy['conversations']}",
-            f"data.image_folder={toy['images']}", "train.steps=3", "data.batch_size=4"]
+    sets = [
+        f"model.language_model={toy['lm']}",
+        f"model.vision_tower={toy['clip']}",
+        f"data.path={toy['conversations']}",
+        f"data.image_folder={toy['images']}",
+        "train.steps=3",
+        "data.batch_size=4",
+    ]
     single = run_align_training(load_align_config(TOY, sets + [f"train.output_dir={tmp_path / 'single'}"]))
 
     cmd = [str(TORCHRUN), "--nproc_per_node", "2", "--master_port", str(_free_port()), "-m", "longva.cli",

@@ -7,11 +7,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from longva.cli import main as cli_main
+from longva.data.toy.align_folder import make_toy_dataset
 from longva.errors import CheckpointError
 from longva.model.modeling_longva import LongVAForCausalLM
 from longva.train.align_model import AlignModelConfig, build_align_model
 from longva.train.align_stage import build_align_trainer, load_align_config, run_align_training
-from longva.train.align_toy import make_toy_dataset
 
 TOY = Path(__file__).resolve().parents[2] / "configs" / "train_align_toy.yaml"
 ALL_PARTS = "[projector,vision_tower,language_model]"
@@ -60,8 +60,13 @@ def test_stage1_plain_trains_only_the_projector_and_stage2_loads_it(toy, tmp_pat
     run_align_training(cfg, resume=True)  # finish stage 1 -> s1/final
     stage1 = LongVAForCausalLM.from_pretrained(tmp_path / "s1" / "final")
     # stage 2 starts from the LM + tower folders and the stage-1 projector (--pretrain_mm_mlp_adapter)
-    model2, _ = build_align_model(AlignModelConfig(
-        language_model=str(toy["lm"]), vision_tower=str(toy["clip"]), pretrained_projector=str(tmp_path / "s1" / "final")))
+    model2, _ = build_align_model(
+        AlignModelConfig(
+            language_model=str(toy["lm"]),
+            vision_tower=str(toy["clip"]),
+            pretrained_projector=str(tmp_path / "s1" / "final"),
+        )
+    )
     assert _same(_params(model2, "projector."), _params(stage1, "projector."))
 
 
@@ -70,8 +75,13 @@ def test_projector_file_in_the_original_layout_loads(toy, tmp_path):
     torch.manual_seed(7)
     weights = {f"model.mm_projector.{k}": torch.randn_like(v) for k, v in source.projector.state_dict().items()}
     save_file(weights, tmp_path / "mm_projector.safetensors")
-    model, _ = build_align_model(AlignModelConfig(
-        language_model=str(toy["lm"]), vision_tower=str(toy["clip"]), pretrained_projector=str(tmp_path / "mm_projector.safetensors")))
+    model, _ = build_align_model(
+        AlignModelConfig(
+            language_model=str(toy["lm"]),
+            vision_tower=str(toy["clip"]),
+            pretrained_projector=str(tmp_path / "mm_projector.safetensors"),
+        )
+    )
     assert all(torch.equal(v, weights[f"model.mm_projector.{k}"]) for k, v in model.projector.state_dict().items())
     bad = {"model.mm_projector.0.weight": torch.zeros(3, 3)}
     save_file(bad, tmp_path / "bad.safetensors")
@@ -87,7 +97,9 @@ def test_stage2_vision_tower_gets_its_own_lr(toy, tmp_path):
     trainer, _ = build_align_trainer(cfg)
     model = trainer.model
     hf_tower = model.vision_tower.model  # 2 layers, select_layer -2: layer 1 and post_layernorm never run
-    tower = {id(p) for m in (hf_tower.embeddings, hf_tower.pre_layrnorm, hf_tower.encoder.layers[0]) for p in m.parameters()}
+    tower = {
+        id(p) for m in (hf_tower.embeddings, hf_tower.pre_layrnorm, hf_tower.encoder.layers[0]) for p in m.parameters()
+    }
     never_run = {id(p) for m in (hf_tower.encoder.layers[1], hf_tower.post_layernorm) for p in m.parameters()}
     projector = {id(p) for p in model.projector.parameters()}
     lm = {id(p) for p in model.language_model.parameters()}
@@ -147,7 +159,12 @@ def test_cli_bad_config_and_unknown_schedule_are_one_line(toy, tmp_path, capsys)
     assert "ears" in line and "vision_tower" in line
     bad = tmp_path / "bad.yaml"
     bad.write_text(TOY.read_text().replace("kind: cosine", "kind: warmup_cosine"))
-    assert cli_main(["train", "align", "--config", str(bad)] + [a for s in _sets(toy, tmp_path / "b") for a in ("--set", s)]) == 2
+    assert (
+        cli_main(
+            ["train", "align", "--config", str(bad)] + [a for s in _sets(toy, tmp_path / "b") for a in ("--set", s)]
+        )
+        == 2
+    )
     (line,) = _errors(capsys)
     assert "warmup_cosine" in line and "cosine" in line
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM
 
-from longva.data.synthetic_text import (
+from longva.data.toy.passkey import (
     PasskeyBatches,
     PasskeyConfig,
     PasskeyGenerator,

@@ -24,7 +24,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _lm():
-    cfg = Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+    cfg = Qwen2Config(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    )
     return Qwen2ForCausalLM(cfg)
 
 
@@ -101,8 +108,14 @@ def test_fsdp_units_are_the_decoder_layers():
 
 def test_config_checks(tmp_path):
     with pytest.raises(ConfigError, match="multiple of 2 x context_parallel"):
-        cfg = from_dict(TextTrainConfig, {"model": {"hf_config": {"model_type": "qwen2"}}, "parallel": {"context_parallel": 4},
-                                          "data": {"text": {"seq_length": 100}}})
+        cfg = from_dict(
+            TextTrainConfig,
+            {
+                "model": {"hf_config": {"model_type": "qwen2"}},
+                "parallel": {"context_parallel": 4},
+                "data": {"text": {"seq_length": 100}},
+            },
+        )
         cfg.validate()
     with pytest.raises(ConfigError, match="exactly one of pretrained"):
         from_dict(TextTrainConfig, {"model": {"pretrained": "x", "hf_config": {"model_type": "qwen2"}}})

@@ -122,7 +122,17 @@ def test_sigkilled_cli_run_resumes_to_the_uninterrupted_loss_curve(tmp_path):
     """A real crash: SIGKILL the CLI mid-run (whenever it gets there), then --resume."""
     sets = ["train.steps=30", "train.checkpoint_every=5", "data.batch_size=8", "data.passkey.seq_length=128"]
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "longva.cli", "train", "text", "--config", str(TOY), "--set", f"train.output_dir={out}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "longva.cli",
+        "train",
+        "text",
+        "--config",
+        str(TOY),
+        "--set",
+        f"train.output_dir={out}",
+    ]
     for s in sets:
         cmd += ["--set", s]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from longva.data.toy.colours import COLOURS, CaptionedImages, brightness_word
 from longva.model.vision_tower import VisionTower
 from longva.recipes.config import RecipeConfig
 from longva.recipes.stages import build_tokenizer, caption_batches
-from longva.recipes.toy_data import COLOURS, CaptionedImages, brightness_word
 from longva.train.vision_pretrain import (
     TextTowerConfig,
     build_dual_encoder,

@@ -4,7 +4,7 @@ The engine knows no recipe: a recipe adapter registers its knobs, value phrasing
 target into a `Registry` (this package's LongVA adapter: `longva.recipes.ablation`).
 
     from longva.ablation import Registry, compile_plan, load_plan, run_ablation
-    from longva.recipes.ablation.ablation_base import RecipeView
+    from longva.recipes.ablation.adapter import RecipeView
     from longva.recipes.ablation.adapter import register
     registry = Registry()
     register(registry)                                   # explicit: nothing registers on import
@@ -13,20 +13,20 @@ target into a `Registry` (this package's LongVA adapter: `longva.recipes.ablatio
     compiled.raise_if_unresolved(); compiled.to_json()  # one object per variant
     run = run_ablation(compiled, registry.target, base, "runs/ablate/plan", seeds=3)
 
-Modules, in dependency order: errors, plan_text, plan, parse_markdown, parse (reading plans); items,
-target (config view and the recipe contract), knobs (and part resolution), recognisers,
-metric_registry, registry, overrides, compiler; report_text, charts, result_tables, execution.
+Modules, in dependency order: errors, plan (and the text rules of its fields), parse_markdown,
+parse (reading plans); items (and explicit overrides), target (config view and the recipe
+contract), knobs (part resolution and value recognisers), metric_registry, registry, compiler;
+report_output (report.md, printed tables, charts), result_tables, execution.
 """
 
 from longva.ablation.compiler import CompiledPlan, Variant, compile_plan
 from longva.ablation.errors import CompileError, PlanError, UnknownMetricError
 from longva.ablation.execution import AblationRun, run_ablation
+from longva.ablation.items import ExplicitOverrides
 from longva.ablation.knobs import Knob
-from longva.ablation.metric_registry import MetricSpec
-from longva.ablation.overrides import ExplicitOverrides
 from longva.ablation.parse import load_plan, parse_plan
 from longva.ablation.plan import Action, Plan, PlanEntry
-from longva.ablation.registry import Registry, load_plugins
+from longva.ablation.registry import MetricSpec, Registry, load_plugins
 from longva.ablation.target import ConfigView, Target
 
 __all__ = [

@@ -30,19 +30,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from longva.ablation.errors import CompileError, UnknownMetricError, located
-from longva.ablation.items import Item, entry_items
-from longva.ablation.knobs import BoundKnob, Knob, bind, resolve_part
-from longva.ablation.metric_registry import ResolvedMetric
-from longva.ablation.overrides import ExplicitOverrides
-from longva.ablation.plan import Action, Plan, PlanEntry
-from longva.ablation.recognisers import (
+from longva.ablation.items import ExplicitOverrides, Item, entry_items
+from longva.ablation.knobs import (
+    BoundKnob,
     Context,
+    Knob,
     Resolution,
     UnsupportedValue,
+    bind,
     resolve_item,
+    resolve_part,
     vague_qualifier,
 )
-from longva.ablation.registry import Registry
+from longva.ablation.plan import Action, Plan, PlanEntry
+from longva.ablation.registry import Registry, ResolvedMetric
 from longva.ablation.target import ConfigView
 from longva.errors import ConfigError
 

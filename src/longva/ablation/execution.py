@@ -28,7 +28,7 @@ from typing import Any
 
 from longva.ablation.compiler import CompiledPlan, Variant
 from longva.ablation.errors import CompileError
-from longva.ablation.metric_registry import MetricRegistry, ResolvedMetric
+from longva.ablation.registry import MetricRegistry, ResolvedMetric
 from longva.ablation.result_tables import write_report
 from longva.ablation.target import ConfigView
 from longva.utils.io import atomic_write_json

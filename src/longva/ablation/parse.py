@@ -25,8 +25,15 @@ import yaml
 
 from longva.ablation.errors import PlanError, located
 from longva.ablation.parse_markdown import parse_markdown
-from longva.ablation.plan import Plan, PlanEntry, check_entries, parse_action
-from longva.ablation.plan_text import decode_bytes, repair_mojibake, split_metrics
+from longva.ablation.plan import (
+    Plan,
+    PlanEntry,
+    check_entries,
+    decode_bytes,
+    parse_action,
+    repair_mojibake,
+    split_metrics,
+)
 
 _MARKDOWN_HINTS = re.compile(
     r"\*\*\s*(ablated part|action)\s*:?\s*\*\*|ablation\s+plan\s*</h\d>|^#{2,4}\s", re.I | re.M

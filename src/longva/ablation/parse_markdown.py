@@ -17,8 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from longva.ablation.errors import PlanError, located
-from longva.ablation.plan import Plan, PlanEntry, check_entries, parse_action
-from longva.ablation.plan_text import literal_item, split_metrics, split_top_level
+from longva.ablation.plan import (
+    Plan,
+    PlanEntry,
+    check_entries,
+    literal_item,
+    parse_action,
+    split_metrics,
+    split_top_level,
+)
 
 _H1 = re.compile(r"^\s{0,3}#\s+(?P<title>\S.*?)\s*$")
 _SECTION = re.compile(r"^\s*(?:<h[1-6][^>]*>|#{1,6}\s)")  # a heading, HTML or markdown

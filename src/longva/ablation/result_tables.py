@@ -29,11 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from longva.ablation.charts import write_charts
 from longva.ablation.compiler import BASELINE, CompiledPlan, Variant
 from longva.ablation.items import entry_items
-from longva.ablation.metric_registry import MetricRegistry, ResolvedMetric
-from longva.ablation.report_text import render_markdown
+from longva.ablation.registry import MetricRegistry, ResolvedMetric
+from longva.ablation.report_output import render_markdown, write_charts
 from longva.utils.io import atomic_write_json, atomic_write_text
 from longva.utils.stats import MeanCI, mean_ci
 

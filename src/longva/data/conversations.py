@@ -68,7 +68,9 @@ def read_records(path: str | Path) -> list[dict]:
         try:
             records = json.loads(text)
         except json.JSONDecodeError as e:
-            raise InputError(f"dataset {path}: invalid JSON ({e.msg} at line {e.lineno}); expected a list of records") from None
+            raise InputError(
+                f"dataset {path}: invalid JSON ({e.msg} at line {e.lineno}); expected a list of records"
+            ) from None
     else:  # JSONL: a bad line is an error, never skipped (it would silently shrink the data)
         records = []
         for lineno, line in enumerate(text.splitlines(), 1):
@@ -76,7 +78,9 @@ def read_records(path: str | Path) -> list[dict]:
                 try:
                     records.append(json.loads(line))
                 except json.JSONDecodeError as e:
-                    raise InputError(f"dataset {path} line {lineno}: invalid JSON ({e.msg}); expected one record per line") from None
+                    raise InputError(
+                        f"dataset {path} line {lineno}: invalid JSON ({e.msg}); expected one record per line"
+                    ) from None
     if not records:
         raise InputError(f"dataset {path} holds no records; expected at least one")
     return records
@@ -117,7 +121,8 @@ def _place_images(turns, images, token: str, row_id: str) -> list[tuple[str, str
         count = 1
     if count != len(images):
         raise InputError(
-            f"row {row_id}: {count} {token} placeholder(s) but {len(images)} image(s); expected one placeholder per image"
+            f"row {row_id}: {count} {token} placeholder(s) but {len(images)} image(s); expected one placeholder per "
+            "image"
         )
     return [(role, move_image_first(text, token) if role == "user" else text) for role, text in turns]
 
@@ -126,7 +131,8 @@ def _plain_turns(turns, n_images: int, token: str, row_id: str) -> list[tuple[st
     """`preprocess_plain`: one human + one gpt turn; the human text becomes the placeholders."""
     if [role for role, _ in turns] != ["user", "assistant"]:
         raise InputError(
-            f"row {row_id}: the plain template takes one human turn then one gpt turn (a caption), got {len(turns)} turns"
+            f"row {row_id}: the plain template takes one human turn then one gpt turn (a caption), got {len(turns)} "
+            "turns"
         )
     return [("user", token * n_images), turns[1]]
 
@@ -163,7 +169,9 @@ class ConversationDataset:
         self.records = [parse_record(raw, i, token, plain) for i, raw in enumerate(read_records(self.path))]
         if self.image_folder is None and any(r.images for r in self.records):
             first = next(r for r in self.records if r.images)
-            raise InputError(f"row {first.row_id}: has images but no image_folder was given; expected data.image_folder")
+            raise InputError(
+                f"row {first.row_id}: has images but no image_folder was given; expected data.image_folder"
+            )
 
     def __len__(self) -> int:
         return len(self.records)
@@ -178,7 +186,9 @@ class ConversationDataset:
             except InputError as e:
                 raise InputError(f"row {rec.row_id}: {e}") from None
             if not path.is_file():
-                raise InputError(f"row {rec.row_id}: image {rel!r} not found in {self.image_folder}; expected an existing image file")
+                raise InputError(
+                    f"row {rec.row_id}: image {rel!r} not found in {self.image_folder}; expected an existing image file"
+                )
             paths.append(path)
         return paths
 

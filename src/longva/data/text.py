@@ -120,7 +120,9 @@ def shuffle_buffered(items: Iterator[Doc], size: int, rng: np.random.Generator) 
         yield buffer[j]
 
 
-def pack_documents(docs: Iterator[Doc], length: int, separator: int, keep_remainder: bool = False) -> Iterator[np.ndarray]:
+def pack_documents(
+    docs: Iterator[Doc], length: int, separator: int, keep_remainder: bool = False
+) -> Iterator[np.ndarray]:
     """Concatenate `doc SEP doc SEP ...` and cut it into sequences of `length` tokens.
 
     Each sequence is a fresh (length,) int64 array; a document may span several sequences. The
@@ -159,7 +161,10 @@ class TextStream:
         self.config, self.tokenizer = config, tokenizer
         self.separator = tokenizer.separator_id(config.separator_token)
         self._files = [source_files(s, resolve_source_path(s, config.root)) for s in config.sources]
-        self.weights = [s.weight if s.weight is not None else float(source_bytes(f)) for s, f in zip(config.sources, self._files, strict=True)]
+        self.weights = [
+            s.weight if s.weight is not None else float(source_bytes(f))
+            for s, f in zip(config.sources, self._files, strict=True)
+        ]
         self.epoch, self.index = 0, 0
         self._it: Iterator[np.ndarray] | None = None
 
@@ -198,7 +203,8 @@ class TextStream:
                 break
             self.epoch, self.index, self._it = self.epoch + 1, 0, None
         raise ConfigError(
-            f"data: the sources hold fewer than {self.config.seq_length + 1} tokens; expected at least one full sequence"
+            f"data: the sources hold fewer than {self.config.seq_length + 1} tokens; expected at least one full "
+            "sequence"
         )
 
     @staticmethod

@@ -12,6 +12,7 @@ corpus larger than RAM is read one file / record batch at a time.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from collections.abc import Iterator
@@ -95,7 +96,13 @@ def source_bytes(files: list[tuple[Path, str]]) -> int:
 
 def read_documents(file: Path, fmt: str, text_field: str = "text") -> Iterator[str]:
     """Yield the documents of one file lazily."""
-    readers = {"txt": _read_txt, "lines": _read_lines, "jsonl": _read_jsonl, "parquet": _read_parquet, "hf_disk": _read_hf_disk}
+    readers = {
+        "txt": _read_txt,
+        "lines": _read_lines,
+        "jsonl": _read_jsonl,
+        "parquet": _read_parquet,
+        "hf_disk": _read_hf_disk,
+    }
     yield from readers[fmt](file, text_field)
 
 
@@ -133,34 +140,41 @@ def _field(record: Any, text_field: str, where: str) -> str:
     return value
 
 
-def _read_parquet(file: Path, text_field: str) -> Iterator[str]:
+def _optional(module: str, where: Path, needs: str):
+    """An optional dependency, or a one-line error naming the file and what to install."""
     try:
-        import pyarrow.parquet as pq
+        return importlib.import_module(module)
     except ImportError:
-        raise InputError(f"{file}: reading Parquet needs pyarrow; install the data extra: pip install 'longva[data]'") from None
+        raise InputError(f"{where}: {needs}") from None
+
+
+def _check_column(where: Path, text_field: str, columns: list[str]) -> None:
+    if text_field not in columns:
+        raise InputError(f"{where}: no column {text_field!r} (columns: {', '.join(columns)}); set text_field")
+
+
+def _non_empty(values: Iterator) -> Iterator[str]:
+    return (value for value in values if value)
+
+
+def _read_parquet(file: Path, text_field: str) -> Iterator[str]:
+    needs = "reading Parquet needs pyarrow; install the data extra: pip install 'longva[data]'"
+    pq = _optional("pyarrow.parquet", file, needs)
     pf = pq.ParquetFile(file)
-    if text_field not in pf.schema_arrow.names:
-        raise InputError(f"{file}: no column {text_field!r} (columns: {', '.join(pf.schema_arrow.names)}); set text_field")
-    for batch in pf.iter_batches(batch_size=256, columns=[text_field]):
-        for value in batch.column(0).to_pylist():
-            if value:
-                yield value
+    _check_column(file, text_field, pf.schema_arrow.names)
+    batches = pf.iter_batches(batch_size=256, columns=[text_field])
+    yield from _non_empty(value for batch in batches for value in batch.column(0).to_pylist())
 
 
 def _read_hf_disk(path: Path, text_field: str) -> Iterator[str]:
-    try:
-        import datasets
-    except ImportError:
-        raise InputError(f"{path}: reading a datasets folder needs the `datasets` package; pip install datasets") from None
+    needs = "reading a datasets folder needs the `datasets` package; pip install datasets"
+    datasets = _optional("datasets", path, needs)
     ds = datasets.load_from_disk(str(path))
     if isinstance(ds, datasets.DatasetDict):
         raise InputError(f"{path}: is a DatasetDict with splits {list(ds)}; point the source at one split's folder")
-    if text_field not in ds.column_names:
-        raise InputError(f"{path}: no column {text_field!r} (columns: {', '.join(ds.column_names)}); set text_field")
-    for batch in ds.select_columns([text_field]).iter(batch_size=256):
-        for value in batch[text_field]:
-            if value:
-                yield value
+    _check_column(path, text_field, ds.column_names)
+    batches = ds.select_columns([text_field]).iter(batch_size=256)
+    yield from _non_empty(value for batch in batches for value in batch[text_field])
 
 
 class TokenizerAdapter:
@@ -216,7 +230,9 @@ def load_tokenizer(path: str | os.PathLike) -> TokenizerAdapter:
         try:
             return TokenizerAdapter(Tokenizer.from_file(str(path)))
         except Exception as e:  # noqa: BLE001 - any parse failure is a bad input file
-            raise InputError(f"tokenizer {str(path)!r} cannot be read ({type(e).__name__}); expected a tokenizer.json") from None
+            raise InputError(
+                f"tokenizer {str(path)!r} cannot be read ({type(e).__name__}); expected a tokenizer.json"
+            ) from None
     if not path.is_dir():
         raise InputError(f"tokenizer {str(path)!r} does not exist; expected a tokenizer.json or a tokenizer folder")
     from transformers import AutoTokenizer
@@ -224,4 +240,6 @@ def load_tokenizer(path: str | os.PathLike) -> TokenizerAdapter:
     try:
         return TokenizerAdapter(AutoTokenizer.from_pretrained(str(path), local_files_only=True))
     except Exception as e:  # noqa: BLE001
-        raise InputError(f"tokenizer folder {str(path)!r} cannot be loaded ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+        raise InputError(
+            f"tokenizer folder {str(path)!r} cannot be loaded ({type(e).__name__}: {str(e).splitlines()[0][:120]})"
+        ) from None

@@ -9,7 +9,7 @@
 
 Sampling follows LongVA (see `video_sampling`). Decoding is frame-accurate with either strategy:
 "seek" (keyframe seek, decode forward to the target) or "sequential" (one pass); "auto" mixes
-them by a cost model on the keyframe spacing (see `video_plan`). Asking for more frames than
+them by a cost model on the keyframe spacing (see `video_decode`). Asking for more frames than
 exist returns them all, warns `FrameClampWarning` and sets `clamped`. Bad input raises
 `longva.errors.InputError` with one line naming the file.
 """
@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from longva.data.video_decode import STRATEGIES
 from longva.data.video_file import VideoFile
 from longva.data.video_frame_dir import FrameDir
 from longva.data.video_info import VideoInfo
-from longva.data.video_plan import STRATEGIES
 from longva.data.video_sampling import (
     FrameClampWarning,
     Selection,

@@ -8,9 +8,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from longva.data.video_decode import decode_plan
+from longva.data.video_decode import decode_plan, describe, plan_reads
 from longva.data.video_info import file_info
-from longva.data.video_plan import describe, plan_reads
 from longva.data.video_timeline import build_timeline, ffmpeg_reason
 from longva.errors import InputError
 

@@ -61,17 +61,17 @@ def build_timeline(container, stream, path: str | os.PathLike) -> Timeline:
 
     Raises InputError when the packets cannot be read or the stream holds no frame.
     """
-    packets = _read_packets(container, stream, path)  # (pts or None, is_keyframe), decode order
+    packets = read_packets(container, stream, path)  # (pts or None, is_keyframe), decode order
     head = list(islice(packets, GRID_CHECK_PACKETS))
-    timeline = _from_mp4_index(stream, head, path)
+    timeline = timeline_from_mp4_index(stream, head, path)
     if timeline is None:
-        timeline = _from_packets(head + list(packets), stream)
+        timeline = timeline_from_packets(head + list(packets), stream)
     if timeline.num_frames == 0:
         raise InputError(f"{path}: the video stream has no frames; expected a non-empty video")
     return timeline
 
 
-def _read_packets(container, stream, path) -> Iterator[tuple[int | None, bool]]:
+def read_packets(container, stream, path) -> Iterator[tuple[int | None, bool]]:
     try:
         for packet in container.demux(stream):
             if packet.size == 0 or packet.is_discard or packet.is_corrupt:
@@ -82,7 +82,7 @@ def _read_packets(container, stream, path) -> Iterator[tuple[int | None, bool]]:
                          "expected an intact video file") from e
 
 
-def _from_packets(packets: list[tuple[int | None, bool]], stream) -> Timeline:
+def timeline_from_packets(packets: list[tuple[int | None, bool]], stream) -> Timeline:
     """Sort packets (decode order) into presentation order; keyframe flags move with them."""
     missing = any(ts is None for ts, _ in packets)
     pts = np.asarray([i if ts is None else ts for i, (ts, _) in enumerate(packets)], np.int64)
@@ -98,7 +98,7 @@ def _from_packets(packets: list[tuple[int | None, bool]], stream) -> Timeline:
     return Timeline(pts, np.flatnonzero(keys).astype(np.int64), time_base, exact)
 
 
-def _from_mp4_index(stream, head, path) -> Timeline | None:
+def timeline_from_mp4_index(stream, head, path) -> Timeline | None:
     """Timeline from the in-memory mp4 sample index, or None when it cannot be trusted.
 
     head: the first packets (decode order), used to find the pts grid the index implies.

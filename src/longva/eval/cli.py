@@ -47,7 +47,7 @@ def run_cmd(
     max_new_tokens: int = typer.Option(16, help="answer length limit (lmms-eval's videomme: 16)"),
     device: str = typer.Option("auto", help="auto (cuda when available), cpu, cuda, cuda:N"),
     dtype: str = typer.Option(
-        "auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16"
+        "auto", help="auto (bf16 on GPU, fp32 on CPU), float32|fp32, bfloat16|bf16, float16|fp16"
     ),
     json_out: bool = typer.Option(False, "--json", help="print results.json instead of the table"),
 ) -> None:

@@ -82,7 +82,7 @@ def evaluate(
 
 
 def _resolve(device: str, dtype: str) -> tuple[str, str]:
-    from longva.inference.pipeline import parse_dtype, resolve_device
+    from longva.utils.device import parse_dtype, resolve_device
 
     dev = resolve_device(device)
     resolved = parse_dtype(dtype, dev)

@@ -36,8 +36,12 @@ def chat_cmd(
     top_p: float = typer.Option(1.0, help="nucleus sampling mass (with --temperature > 0)"),
     seed: int | None = typer.Option(None, help="seed for sampling"),
     system: str | None = typer.Option(None, help="system message (default: the template's)"),
-    frame_mode: str | None = typer.Option(None, help="crop (center crop, as LongVA inference) or pad; default: the model's"),
-    dtype: str = typer.Option("auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16"),
+    frame_mode: str | None = typer.Option(
+        None, help="crop (center crop, as LongVA inference) or pad; default: the model's"
+    ),
+    dtype: str = typer.Option(
+        "auto", help="auto (bf16 on GPU, fp32 on CPU), float32|fp32, bfloat16|bf16, float16|fp16"
+    ),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto"),
     json_out: bool = typer.Option(False, "--json", help="print a JSON object per answer instead of streaming text"),
 ) -> None:

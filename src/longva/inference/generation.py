@@ -93,7 +93,20 @@ def generate(
     kv = kv if kv is not None else KVState()
     try:
         with torch.inference_mode():
-            return _run(model, processor, ids, features, kv, max_new_tokens, params, stop, callback, seed, prefill_chunk, timings)
+            return _run(
+                model,
+                processor,
+                ids,
+                features,
+                kv,
+                max_new_tokens,
+                params,
+                stop,
+                callback,
+                seed,
+                prefill_chunk,
+                timings,
+            )
     except BaseException:
         kv.cache = None  # a half-filled cache must not be reused
         raise
@@ -150,7 +163,9 @@ def _lm_forward(model, embeds: torch.Tensor, cache, position: int) -> torch.Tens
     """embeds (1, n, D) at positions [position, position + n) -> last position's logits (V,)."""
     decoder = model.language_model.get_decoder()
     positions = torch.arange(position, position + embeds.shape[1], device=embeds.device)[None]  # (1, n)
-    out = model(inputs_embeds=embeds, position_ids=positions, use_cache=True, logits_to_keep=1, **cache_kwargs(decoder, cache))
+    out = model(
+        inputs_embeds=embeds, position_ids=positions, use_cache=True, logits_to_keep=1, **cache_kwargs(decoder, cache)
+    )
     return out.logits[0, -1]
 
 

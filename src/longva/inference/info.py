@@ -129,7 +129,8 @@ def format_info(info: dict) -> str:
     lines = [
         f"model:            {info['model_dir']}",
         f"vision tower:     {v['type']} {v['name_or_path'] or ''} {v['image_size']}px/{v['patch_size']}"
-        f" width {v['hidden_size']}, {v['num_layers']} layers, features of layer {v['select_layer']} ({v['select_feature']})",
+        f" width {v['hidden_size']}, {v['num_layers']} layers, features of layer {v['select_layer']} "
+        f"({v['select_feature']})",
         f"projector:        {info['projector']['type']}",
         f"pooling:          {', '.join(f'{k}={x}' for k, x in info['pooling'].items())}",
         f"encoding:         {', '.join(f'{k}={_short(x)}' for k, x in info['encoding'].items())}",
@@ -141,7 +142,8 @@ def format_info(info: dict) -> str:
         f"tokens per frame: {info['tokens_per_frame']} ({'x'.join(map(str, info['tokens_per_frame_grid']))});"
         f" up to {info['max_image_tokens']} per image",
         f"context:          {ctx if ctx else 'unknown'} tokens (from {info['context_source']})",
-        f"max frames:       {info['max_frames']} (after a {info['prompt_overhead_tokens']}-token prompt, no room for the answer)",
+        f"max frames:       {info['max_frames']} (after a {info['prompt_overhead_tokens']}-token prompt, no room for "
+        "the answer)",
     ]
     return "\n".join(lines)
 

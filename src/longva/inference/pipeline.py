@@ -12,40 +12,9 @@ from pathlib import Path
 
 import torch
 
-from longva.errors import InputError
 from longva.inference.conversation import ChatResult, chat
 from longva.inference.generation import GenerationOutput, generate
-
-DTYPES = {
-    "float32": torch.float32, "fp32": torch.float32,
-    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-    "float16": torch.float16, "fp16": torch.float16,
-}
-
-
-def parse_dtype(dtype: str | torch.dtype | None, device: torch.device | None = None) -> torch.dtype | None:
-    """A dtype name -> torch dtype: "auto" is bf16 on a GPU and fp32 on CPU (CPU bf16 is slow);
-    None stays None, which loads in torch's default dtype (fp32) whatever the checkpoint's."""
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype == "auto":
-        return torch.bfloat16 if device is not None and device.type == "cuda" else torch.float32
-    if dtype not in DTYPES:
-        raise InputError(f"dtype {dtype!r} is unknown; expected auto or one of {', '.join(DTYPES)}")
-    return DTYPES[dtype]
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """"auto" -> cuda when available, else cpu; anything else must be a device torch accepts."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise InputError(f"device {device!r} is not a torch device; expected cpu, cuda, cuda:N or auto") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} asked for but CUDA is not available; use --device cpu")
-    return resolved
+from longva.utils.device import parse_dtype, resolve_device
 
 
 class LongVAPipeline:

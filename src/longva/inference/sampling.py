@@ -17,7 +17,9 @@ class SamplingParams:
 
     def validate(self) -> SamplingParams:
         if self.do_sample and not self.temperature > 0:
-            raise InputError(f"temperature={self.temperature} with sampling; expected a temperature > 0 (or greedy decoding)")
+            raise InputError(
+                f"temperature={self.temperature} with sampling; expected a temperature > 0 (or greedy decoding)"
+            )
         if not 0 < self.top_p <= 1:
             raise InputError(f"top_p={self.top_p}; expected 0 < top_p <= 1")
         return self
@@ -39,11 +41,11 @@ def next_token(logits: torch.Tensor, params: SamplingParams, generator: torch.Ge
         return int(torch.argmax(logits))
     probs = torch.softmax(logits / params.temperature, dim=-1)  # (V,)
     if params.top_p < 1.0:
-        probs = _top_p_filter(probs, params.top_p)
+        probs = top_p_filter(probs, params.top_p)
     return int(torch.multinomial(probs, 1, generator=generator))
 
 
-def _top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+def top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     """Keep the smallest set of most likely tokens whose mass reaches top_p (always >= 1 token)."""
     sorted_probs, order = torch.sort(probs, descending=True)  # (V,), (V,)
     mass_before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs

@@ -19,7 +19,9 @@ EXIT_COMMANDS = ("/exit", "/quit")
 
 
 class ChatSession:
-    def __init__(self, pipeline: LongVAPipeline, visuals: PreparedVisuals | None = None, system: str | None = None, **generation):
+    def __init__(
+        self, pipeline: LongVAPipeline, visuals: PreparedVisuals | None = None, system: str | None = None, **generation
+    ):
         """generation: chat() keywords applied to every turn (max_new_tokens, temperature, seed, ...)."""
         self.pipeline = pipeline
         self.history = ChatHistory(system=system)

@@ -13,12 +13,12 @@ from dataclasses import dataclass, fields
 
 from longva.errors import ConfigError
 from longva.model.prompt import TEMPLATES
+from longva.utils.device import DTYPE_NAMES
 
 VIDEO_BACKENDS = ("pyav", "decord")  # both read with longva.data's frame-accurate PyAV reader
 TOKEN_STRATEGIES = ("single", "multiple")
 POOL_MODES = {"average": "avg", "avg": "avg", "max": "max"}
 ATTENTION = ("sdpa", "eager", "flash_attention_2")
-DTYPE_NAMES = ("auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16")
 
 
 @dataclass(frozen=True)

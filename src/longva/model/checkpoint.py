@@ -38,6 +38,8 @@ KNOWN_TOWERS = {
              image_size=384, patch_size=14, hidden_act="gelu_pytorch_tanh", layer_norm_eps=1e-6),
     ),
 }
+VISION_CONFIG_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                      "image_size", "patch_size", "hidden_act", "layer_norm_eps", "num_channels", "projection_dim")
 _MM_KEY_PREFIXES = ("mm_", "image_", "tokenizer_", "vision_", "use_mm", "freeze_mm", "tune_mm",
                     "unfreeze_mm", "pos_skipping", "add_faster_video", "faster_token", "force_sample")
 _DROP_KEYS = {"architectures", "_name_or_path", "model_type", "rope_scaling", "transformers_version",
@@ -75,46 +77,53 @@ def load_config(directory: str | Path) -> LongVAConfig:
     )
 
 
-def load_state_dict(directory: str | Path) -> dict[str, torch.Tensor]:
-    """All weights of a directory: single or sharded safetensors, else a weights-only .bin."""
-    directory = Path(directory)
-    if (directory / INDEX_FILE).exists():
-        index = _read_json(directory / INDEX_FILE)
+def load_state_dict(path: str | Path, keep=None) -> dict[str, torch.Tensor]:
+    """The weights of a directory (single or sharded safetensors, else weights-only .bin files)
+    or of one weights file; `keep(name)` filters them."""
+    path = Path(path)
+    if not path.is_dir():
+        return read_weights([path], keep)
+    if (path / INDEX_FILE).exists():
+        index = _read_json(path / INDEX_FILE)
         files = sorted(set(index.get("weight_map", {}).values()))
-        return _merge(_read_safetensors(directory / f) for f in files)
-    single = directory / "model.safetensors"
+        return read_weights([path / f for f in files], keep)
+    single = path / "model.safetensors"
     if single.exists():
-        return _read_safetensors(single)
-    shards = sorted(directory.glob("*.safetensors"))
-    if shards:
-        return _merge(_read_safetensors(f) for f in shards)
-    bins = sorted(directory.glob("*.bin"))
-    if bins:
-        return _merge(_read_pickle_weights_only(f) for f in bins)
-    raise CheckpointError(f"{directory} has no model.safetensors (or shards, or .bin); expected weights")
+        return read_safetensors(single, keep)
+    files = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.bin"))
+    if not files:
+        raise CheckpointError(f"{path} has no model.safetensors (or shards, or .bin); expected weights")
+    return read_weights(files, keep)
 
 
-def _merge(dicts) -> dict:
-    out: dict = {}
-    for d in dicts:
-        out.update(d)
+def read_weights(files: list[Path], keep=None) -> dict[str, torch.Tensor]:
+    """Tensors of weights files (safetensors, or legacy pickles loaded weights-only), merged;
+    `keep(name)` filters them."""
+    out: dict[str, torch.Tensor] = {}
+    for file in files:
+        if file.suffix == ".safetensors":
+            out.update(read_safetensors(file, keep))
+        else:  # a legacy pickle (e.g. the original's mm_projector.bin)
+            out.update({k: v for k, v in read_pickle_weights_only(file).items() if keep is None or keep(k)})
     return out
 
 
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+def read_safetensors(path: Path, keep=None) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors (only those `keep(name)` accepts: a 7B folder read for its
+    projector loads megabytes, not gigabytes)."""
+    from safetensors import SafetensorError, safe_open
 
     if not path.exists():
         raise CheckpointError(f"{path} is listed in the index but missing")
     try:
-        return load_file(str(path))
+        with safe_open(str(path), framework="pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys() if keep is None or keep(k)}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CheckpointError(f"{path} is not a valid safetensors file ({first})") from None
 
 
-def _read_pickle_weights_only(path: Path) -> dict[str, torch.Tensor]:
+def read_pickle_weights_only(path: Path) -> dict[str, torch.Tensor]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # unpickling refused or corrupt
@@ -159,9 +168,7 @@ def _vision_from_llava(raw: dict, directory: Path) -> tuple[str, dict]:
             vc = _read_json(candidate / "config.json")
             vc = vc.get("vision_config", vc)
             kind = "siglip" if "siglip" in str(vc.get("model_type", "")) or "siglip" in name.lower() else "clip"
-            keys = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                    "image_size", "patch_size", "hidden_act", "layer_norm_eps", "num_channels", "projection_dim")
-            return kind, {k: vc[k] for k in keys if k in vc}
+            return kind, {k: vc[k] for k in VISION_CONFIG_KEYS if k in vc}
     if name in KNOWN_TOWERS:
         kind, hf = KNOWN_TOWERS[name]
         return kind, dict(hf)
@@ -189,7 +196,9 @@ def config_from_llava(raw: dict, directory: Path) -> LongVAConfig:
     stride = int(raw.get("mm_spatial_pool_stride", 2))
     mode = {"average": "avg", "max": "max"}.get(str(raw.get("mm_spatial_pool_mode", "average")), "avg")
     lm_type = str(raw.get("model_type", "qwen2"))
-    lm_type = {"llava_qwen": "qwen2", "llava_llama": "llama", "llava": "llama", "llava_mistral": "mistral"}.get(lm_type, lm_type)
+    lm_type = {"llava_qwen": "qwen2", "llava_llama": "llama", "llava": "llama", "llava_mistral": "mistral"}.get(
+        lm_type, lm_type
+    )
     lm_hf = {k: v for k, v in raw.items() if k not in _DROP_KEYS and not k.startswith(_MM_KEY_PREFIXES)}
     rope_theta = lm_hf.pop("rope_theta", None)
     if isinstance(lm_hf.get("rope_parameters"), dict):
@@ -204,29 +213,32 @@ def config_from_llava(raw: dict, directory: Path) -> LongVAConfig:
     )
 
 
+def llava_key(key: str, our_keys: set[str] = frozenset()) -> str | None:
+    """Our name of an original LongVA/LLaVA weight (ours pass through; None: no counterpart).
+
+    `our_keys` picks between the two layouts a CLIP tower's keys can have here.
+    """
+    tower = "model.vision_tower.vision_tower."
+    if key.startswith(tower):
+        rest = key[len(tower):]
+        short = rest.removeprefix("vision_model.")
+        options = [f"vision_tower.model.{short}", f"vision_tower.model.vision_model.{short}"]
+        return next((k for k in options if k in our_keys), options[0])
+    if "mm_projector." in key:  # the original strips everything up to and including mm_projector.
+        return "projector." + key.split("mm_projector.", 1)[1]
+    if key == "model.image_newline":
+        return "image_newline"
+    if key.startswith("model.vision_resampler."):
+        return None  # LongVA's resampler is an identity map with no weights
+    if key.startswith(("lm_head.", "model.")):
+        return "language_model." + key
+    return key
+
+
 def convert_llava_state_dict(state: dict[str, torch.Tensor], our_keys: set[str]) -> dict[str, torch.Tensor]:
     """Rename LongVA/LLaVA keys to ours (see module docstring)."""
-    out = {}
-    for key, value in state.items():
-        if key.startswith("model.vision_tower.vision_tower."):
-            rest = key[len("model.vision_tower.vision_tower."):]
-            short = rest[len("vision_model."):] if rest.startswith("vision_model.") else rest
-            options = [f"vision_tower.model.{short}", f"vision_tower.model.vision_model.{short}"]
-            new = next((k for k in options if k in our_keys), options[0])
-        elif key.startswith("model.mm_projector."):
-            new = "projector." + key[len("model.mm_projector."):]
-        elif key == "model.image_newline":
-            new = "image_newline"
-        elif key.startswith("model.vision_resampler."):
-            continue  # LongVA's resampler is an identity map with no weights
-        elif key.startswith("lm_head."):
-            new = "language_model." + key
-        elif key.startswith("model."):
-            new = "language_model." + key
-        else:
-            new = key
-        out[new] = value
-    return out
+    renamed = {key: llava_key(key, our_keys) for key in state}
+    return {new: state[key] for key, new in renamed.items() if new is not None}
 
 
 # ---- model construction ---------------------------------------------------------------------------
@@ -259,7 +271,8 @@ def load_pretrained(directory: str | Path, build, dtype: torch.dtype | None = No
     if missing or unexpected:
         detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
         raise CheckpointError(
-            f"weights in {directory} do not match its config.json ({len(missing)} missing, {len(unexpected)} unexpected: {detail})"
+            f"weights in {directory} do not match its config.json ({len(missing)} missing, {len(unexpected)} "
+            f"unexpected: {detail})"
         )
     return model.to(device).eval()
 

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -24,6 +23,7 @@ from longva.model.checkpoint import load_pretrained, save_pretrained
 from longva.model.compat import output_cache
 from longva.model.config import LongVAConfig
 from longva.model.encoding import VisualInput, grid_token_shape, merge_grids, tokens_per_frame
+from longva.model.loss import next_token_loss
 from longva.model.pooling import build_pooling
 from longva.model.projector import build_projector
 from longva.model.prompt import IGNORE_INDEX, IMAGE_TOKEN_INDEX
@@ -217,7 +217,8 @@ class LongVAForCausalLM(nn.Module):
             inputs_embeds=inputs_embeds, attention_mask=attention_mask, **lm_kwargs
         )
         hidden = decoder_out.last_hidden_state  # (B, L, D)
-        loss = causal_lm_loss(hidden, self.language_model.get_output_embeddings().weight, labels) if labels is not None else None
+        head = self.language_model.get_output_embeddings().weight  # (V, D)
+        loss = next_token_loss(hidden, head, labels) if labels is not None else None
         logits = None
         if logits_to_keep > 0 or labels is None:
             keep = hidden[:, -logits_to_keep:] if logits_to_keep > 0 else hidden
@@ -238,7 +239,9 @@ def _default_dtype(dtype: torch.dtype | None):
         torch.set_default_dtype(previous)
 
 
-def build_model(config: LongVAConfig, dtype: torch.dtype | None = None, device: str | torch.device = "cpu") -> LongVAForCausalLM:
+def build_model(
+    config: LongVAConfig, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"
+) -> LongVAForCausalLM:
     """A randomly initialised LongVAForCausalLM, created directly on `device` in `dtype`.
 
     Parameters are allocated and initialised where they will live: initialising an 8B model on
@@ -248,32 +251,17 @@ def build_model(config: LongVAConfig, dtype: torch.dtype | None = None, device: 
         return LongVAForCausalLM(config)
 
 
-def causal_lm_loss(hidden: torch.Tensor, lm_head_weight: torch.Tensor, labels: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
-    """Mean next-token cross-entropy over labelled positions; logits only for labelled rows.
-
-    Only positions whose next token is labelled go through the LM head (for alignment data
-    that is the answers alone), in chunks of `chunk` rows.
-    """
-    targets = labels[:, 1:]  # (B, L-1) next-token targets
-    mask = targets != IGNORE_INDEX
-    if not bool(mask.any()):
-        return hidden.sum() * 0.0
-    rows = hidden[:, :-1][mask]  # (N, D)
-    tgt = targets[mask]
-    total = hidden.new_zeros((), dtype=torch.float32)
-    for i in range(0, rows.shape[0], chunk):
-        logits = rows[i : i + chunk] @ lm_head_weight.T  # (c, V)
-        total = total + F.cross_entropy(logits.float(), tgt[i : i + chunk], reduction="sum")
-    return total / tgt.numel()
-
-
 def _pad_rows(rows: list[torch.Tensor], row_labels: list[torch.Tensor] | None):
     """Right-pad variable-length rows of embeddings (and labels) to one batch."""
     length = max(r.shape[0] for r in rows)
     batch, dim = len(rows), rows[0].shape[-1]
     embeds = rows[0].new_zeros(batch, length, dim)
     mask = torch.zeros(batch, length, dtype=torch.long, device=rows[0].device)
-    labels = None if row_labels is None else torch.full((batch, length), IGNORE_INDEX, device=rows[0].device, dtype=torch.long)
+    labels = (
+        None
+        if row_labels is None
+        else torch.full((batch, length), IGNORE_INDEX, device=rows[0].device, dtype=torch.long)
+    )
     for b, row in enumerate(rows):
         embeds[b, : row.shape[0]] = row
         mask[b, : row.shape[0]] = 1

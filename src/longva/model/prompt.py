@@ -5,7 +5,8 @@ inference and for training, so the two tokenisations agree by construction; `sup
 the tokens that keep their label (the rest get IGNORE_INDEX).
 
 `qwen_1_5` is LongVA's ChatML template (dossier §2.4):
-    <|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<image>\n{q}<|im_end|>\n<|im_start|>assistant\n
+    <|im_start|>system\nYou are a helpful assistant.<|im_end|>\n
+    <|im_start|>user\n<image>\n{q}<|im_end|>\n<|im_start|>assistant\n
 Its masks follow the original `preprocess_qwen`: system and user turns are ignored except their
 `<|im_start|>`, `<|im_end|>` and trailing "\n"; in assistant turns the role words are ignored and
 the answer, `<|im_end|>` and "\n" are supervised.
@@ -155,7 +156,8 @@ def normalise_conversation(conversation: list[dict]) -> list[tuple[str, str]]:
         text = turn.get("value", turn.get("content"))
         if role not in roles or not isinstance(text, str):
             raise InputError(
-                f"conversation turn {i} has role {role!r}; expected from/role human|gpt|user|assistant with a text value"
+                f"conversation turn {i} has role {role!r}; expected from/role human|gpt|user|assistant with a text "
+                "value"
             )
         out.append((roles[role], text))
     if out and out[0][0] != "user":  # the original drops a leading non-human turn

@@ -97,7 +97,7 @@ def run_cmd(
     label: str | None = typer.Option(None, help="the model's name in comparisons"),
     max_new_tokens: int = typer.Option(16, help="generate mode: token budget"),
     dtype: str = typer.Option(
-        "auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16"
+        "auto", help="auto (bf16 on GPU, fp32 on CPU), float32|fp32, bfloat16|bf16, float16|fp16"
     ),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto"),
 ) -> None:
@@ -105,7 +105,7 @@ def run_cmd(
 
     Writes cells.jsonl, all_accuracies.json, avg_accuracy.txt and heatmap.png.
     """
-    from longva.niah.vniah_run import VNIAHOptions, run_vniah
+    from longva.niah.vniah_command import VNIAHOptions, run_vniah
 
     task_options = {"n": synthetic_needles, "size": needle_size}
     task_options.update({"multi": {"k": multi_k}, "distractor": {"m": distractors},
@@ -241,7 +241,7 @@ def niah_text_cmd(
     device: str = typer.Option("cpu"),
 ) -> None:
     """Text NIAH (passkey retrieval) for an LM alone; x axis "Token Limit"."""
-    from longva.niah.text_niah import TextNIAHOptions, run_text_niah
+    from longva.niah.text_niah_command import TextNIAHOptions, run_text_niah
 
     opts = TextNIAHOptions(
         model=model,

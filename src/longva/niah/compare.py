@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from longva.errors import InputError
-from longva.niah.plot import _draw, _pyplot, _save, load_entries, plot_heatmap
-from longva.niah.results import VNIAH
+from longva.niah.layout import VNIAH
+from longva.niah.plot import draw_heatmap, load_entries, plot_heatmap, pyplot, save_figure
 from longva.utils.io import atomic_write_json, atomic_write_text
 
 MAX_COLUMNS = 8
@@ -125,7 +125,7 @@ def compare_runs(run_dirs: list[Path], out: Path, title: str | None = None) -> d
 
 def side_by_side(infos: list[dict], out_png: Path, title: str | None = None) -> Path:
     """A row per model, a column per task, one colour scale."""
-    plt = _pyplot()
+    plt = pyplot()
     models = list(dict.fromkeys(i["model"] for i in infos))
     tasks = list(dict.fromkeys(i["task"] for i in infos))
     fig, axes = plt.subplots(
@@ -142,7 +142,7 @@ def side_by_side(infos: list[dict], out_png: Path, title: str | None = None) -> 
         ax = axes[models.index(info["model"]), tasks.index(info["task"])]
         ax.axis("on")
         avg = np.mean([e["Score"] for e in info["entries"]]) if info["entries"] else float("nan")
-        mesh = _draw(
+        mesh = draw_heatmap(
             ax,
             fig,
             info["entries"],
@@ -155,7 +155,7 @@ def side_by_side(infos: list[dict], out_png: Path, title: str | None = None) -> 
         fig.colorbar(mesh, ax=list(axes.flat)).set_label("Score")
     if title:
         fig.suptitle(title)
-    return _save(fig, plt, out_png)
+    return save_figure(fig, plt, out_png)
 
 
 def _slug(text: str) -> str:

@@ -68,6 +68,11 @@ class FrameStore:
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
 
 
+def default_cache_dir() -> Path:
+    """$LONGVA_CACHE/niah, or ~/.cache/longva/niah."""
+    return Path(os.environ.get("LONGVA_CACHE", Path.home() / ".cache" / "longva")) / "niah"
+
+
 def key_hash(key: dict) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
 

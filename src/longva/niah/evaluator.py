@@ -29,16 +29,18 @@ from longva.model.compat import cache_kwargs, crop_cache, new_cache
 from longva.niah.cpu_attention import lower_right_causal
 from longva.niah.scoring import generated_correct
 from longva.niah.sequence import (
+    EmbedFn,
     Run,
     Runs,
+    Source,
     common_prefix_len,
     dfs_order,
+    materialize,
     normalize,
     slice_runs,
     total_len,
     truncate,
 )
-from longva.niah.sources import EmbedFn, Source, materialize
 
 MODES = ("exact", "generate")
 # runs -> position ids of every token: (1, L), or (P, 1, L) for M-RoPE (P = 3); None = 0..L-1

@@ -76,7 +76,8 @@ def _range(spec: str, what: str, cast, eps: float) -> list:
         raise InputError(f"{what} {spec!r}: step {step} must be > 0")
     if start > stop:
         raise InputError(
-            f"{what} {spec!r}: start {start} is greater than stop {stop}; expected start <= stop (e.g. {stop}:{start}:{step})"
+            f"{what} {spec!r}: start {start} is greater than stop {stop}; expected start <= stop (e.g. "
+            f"{stop}:{start}:{step})"
         )
     count = int(math.floor((stop - start) / step + eps)) + 1
     return [start + i * step for i in range(count)]

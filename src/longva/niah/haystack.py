@@ -43,7 +43,8 @@ class VideoHaystack:
         self.path = Path(self.path)
         if not self.path.exists():
             raise InputError(
-                f"haystack video {str(self.path)!r} does not exist; expected a video file, a frame folder or 'synthetic'"
+                f"haystack video {str(self.path)!r} does not exist; expected a video file, a frame folder or "
+                "'synthetic'"
             )
         self._source = open_video(self.path)
         fps = None if self.num_frames is not None else (self.fps or 1.0)

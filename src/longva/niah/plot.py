@@ -21,7 +21,7 @@ from longva.utils.io import read_jsonl
 COLORS = ["#F0496E", "#EBB839", "#9ad5b3"]
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -48,7 +48,7 @@ def length_label(x: float) -> str:
     return f"{x / 1000:.1f}K" if x >= 1000 else f"{x:g}"
 
 
-def _draw(ax, fig, entries: list[dict], layout: Layout, title: str | None, colorbar: bool = True):
+def draw_heatmap(ax, fig, entries: list[dict], layout: Layout, title: str | None, colorbar: bool = True):
     from matplotlib.colors import LinearSegmentedColormap
 
     cmap = LinearSegmentedColormap.from_list("custom_cmap", COLORS)
@@ -76,31 +76,31 @@ def plot_heatmap(
     layout: Layout = VNIAH,
     title: str | None = None,
 ) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(17.5, 8))
-    _draw(ax, fig, entries, layout, title)
+    draw_heatmap(ax, fig, entries, layout, title)
     fig.tight_layout()
-    return _save(fig, plt, out_png)
+    return save_figure(fig, plt, out_png)
 
 
 def plot_compare(*runs: tuple[list[dict], Layout, str], out_png: str | os.PathLike, columns: int | None = None) -> Path:
     """Runs side by side on one colour scale; each title carries its average."""
-    plt = _pyplot()
+    plt = pyplot()
     cols = columns or len(runs)
     rows = -(-len(runs) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(13 * cols, 7 * rows), squeeze=False)
     mesh = None
     for ax, (entries, layout, name) in zip(axes.flat, runs):
         avg = sum(e["Score"] for e in entries) / len(entries)
-        mesh = _draw(ax, fig, entries, layout, f"{name} (avg {avg:.3f})", colorbar=False)
+        mesh = draw_heatmap(ax, fig, entries, layout, f"{name} (avg {avg:.3f})", colorbar=False)
     for ax in list(axes.flat)[len(runs):]:
         ax.axis("off")
     bar = fig.colorbar(mesh, ax=list(axes.flat))
     bar.set_label("Score", fontsize=14)
-    return _save(fig, plt, out_png)
+    return save_figure(fig, plt, out_png)
 
 
-def _save(fig, plt, out_png) -> Path:
+def save_figure(fig, plt, out_png) -> Path:
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.png")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 
 from longva.niah.evaluator import Cell, CellResult, PositionFn
-from longva.niah.sources import Source, materialize
+from longva.niah.sequence import Source, materialize
 
 
 def reference_evaluate(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from longva.errors import InputError
 from longva.niah.grid import DEPTH_DECIMALS, Grid
-from longva.niah.layout import LAYOUTS, TEXT, VNIAH, Layout  # noqa: F401 (re-exported)
+from longva.niah.layout import Layout
 from longva.niah.plot import plot_heatmap
 from longva.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 
@@ -69,12 +69,15 @@ class ResultStore:
 
     def summarize(self, grid: Grid, n_needles: int) -> dict:
         """Write all_accuracies.json, avg_accuracy.txt and heatmap.png from the finished cells."""
-        entries = summary_entries(self.records(), grid, n_needles, self.layout)
+        return self.write_summary(summary_entries(self.records(), grid, n_needles, self.layout), grid)
+
+    def write_summary(self, entries: list[dict], grid: Grid, title: str | None = None) -> dict:
+        """all_accuracies.json, avg_accuracy.txt and heatmap.png of `entries` (the original's rows)."""
         atomic_write_json(self.out / "all_accuracies.json", entries, indent=4)
         avg = sum(e["Score"] for e in entries) / len(entries) if entries else float("nan")
         atomic_write_text(self.out / "avg_accuracy.txt", f"Average Accuracy: {avg}\n")
         if entries:
-            plot_heatmap(entries, self.out / "heatmap.png", self.layout)
+            plot_heatmap(entries, self.out / "heatmap.png", self.layout, title)
         expected = len(grid.lengths) * len(grid.depths)
         return {
             "average": avg,

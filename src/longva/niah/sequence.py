@@ -12,12 +12,22 @@ computes every distinct trie node once. Runs are normalised (empty runs dropped,
 of one source merged) so that "same tokens" and "same runs" coincide; then, at a divergence in
 the middle of a run, the cell whose run stops first sorts first, which is still a valid child
 order of that trie node.
+
+Sources hand out LM-space embeddings of their token rows [a, b) on demand, so a 3000-frame
+haystack can stay memory-mapped on disk and only the chunk being prefilled is ever resident:
+- `TensorSource`: a (N, D) tensor (text pieces, a needle), possibly memory-mapped;
+- `FrameSource`: a `FrameStore` of (T, tokens_per_frame, D) frame embeddings, seen as T*tpf rows;
+- `TokenSource`: token ids embedded lazily by the LM's embedding function (text haystacks).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+import torch
+
+from longva.niah.embedding_cache import FrameStore
 
 
 @dataclass(frozen=True, order=True)
@@ -45,6 +55,20 @@ def normalize(runs: Iterable[Run]) -> Runs:
         else:
             out.append(run)
     return tuple(out)
+
+
+def interleave(hay: str, inserts: Iterable[tuple[int, Run]], units: int, per_unit: int = 1) -> list[Run]:
+    """Haystack units [0, units) of source `hay` with each insert placed after its unit k.
+
+    inserts: (k, run) in sequence order (k ascending); a unit is `per_unit` rows (a frame's
+    tokens, or one token of a text haystack).
+    """
+    runs, at = [], 0
+    for k, run in inserts:
+        runs += [Run(hay, at * per_unit, k * per_unit), run]
+        at = k
+    runs.append(Run(hay, at * per_unit, units * per_unit))
+    return runs
 
 
 def total_len(runs: Sequence[Run]) -> int:
@@ -100,3 +124,78 @@ def new_tokens(sequences: Sequence[Sequence[Run]], needed_from: Sequence[int]) -
         costs.append(total_len(runs) - 1 - keep)
         previous = runs
     return costs
+
+
+# ---- sources ----------------------------------------------------------------------------------
+
+EmbedFn = Callable[[torch.Tensor], torch.Tensor]  # ids (L,) -> (L, D)
+
+
+class TensorSource:
+    def __init__(self, rows: torch.Tensor, modality: str = "text"):
+        self.rows = rows  # (N, D)
+        self.modality = modality  # "text" or "video" (M-RoPE position ids tell them apart)
+
+    def __len__(self) -> int:
+        return self.rows.shape[0]
+
+    def embed(self, a: int, b: int) -> torch.Tensor:
+        return self.rows[a:b]  # (b - a, D)
+
+
+class FrameSource:
+    modality = "video"
+
+    def __init__(self, store: FrameStore):
+        self.store = store
+
+    def __len__(self) -> int:
+        return self.store.num_frames * self.store.tokens_per_frame
+
+    def embed(self, a: int, b: int) -> torch.Tensor:
+        tpf = self.store.tokens_per_frame
+        first, last = a // tpf, (b + tpf - 1) // tpf
+        frames = self.store.frames(first, last)  # (last - first, tpf, D)
+        flat = frames.reshape(-1, frames.shape[-1])
+        return flat[a - first * tpf : b - first * tpf]
+
+
+class TokenSource:
+    modality = "text"
+
+    def __init__(self, ids: Sequence[int] | torch.Tensor, embed_fn: EmbedFn):
+        self.ids = torch.as_tensor(ids, dtype=torch.long)  # (N,)
+        self.embed_fn = embed_fn
+
+    def __len__(self) -> int:
+        return self.ids.shape[0]
+
+    def embed(self, a: int, b: int) -> torch.Tensor:
+        return self.embed_fn(self.ids[a:b])
+
+
+Source = TensorSource | FrameSource | TokenSource
+
+
+def text_source(ids: Sequence[int], embed_fn: EmbedFn) -> TensorSource:
+    """A short text piece, embedded once (prompts, questions, answers)."""
+    with torch.no_grad():
+        return TensorSource(embed_fn(torch.as_tensor(list(ids), dtype=torch.long)).detach())
+
+
+def materialize(
+    sources: Mapping[str, Source],
+    runs: Sequence[Run],
+    dtype: torch.dtype | None = None,
+    device=None,
+) -> torch.Tensor:
+    """Concatenate the rows of `runs` into one (L, D) tensor on `device` in `dtype`."""
+    parts = []
+    for run in runs:
+        source = sources[run.source]
+        if run.stop > len(source):
+            raise IndexError(
+                f"run {run} goes past the end of source {run.source!r} ({len(source)} rows)"
+            )
+        parts.append(source.embed(run.start, run.stop).to(device=device, dtype=dtype))
+    return torch.cat(parts, dim=0)

@@ -74,7 +74,8 @@ def generate_needles(
     bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds or n < 1 or size < 16:
         raise InputError(
-            f"synthetic needles: kinds {list(kinds)}, n {n}, size {size}; expected kinds from {KINDS}, n >= 1, size >= 16"
+            f"synthetic needles: kinds {list(kinds)}, n {n}, size {size}; expected kinds from {KINDS}, n >= 1, size "
+            ">= 16"
         )
     rng = np.random.default_rng(seed)
     out = Path(out_dir)

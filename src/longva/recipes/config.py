@@ -31,8 +31,6 @@ from longva.model.config import (
 from longva.train.schedules import LRScheduleConfig
 from longva.train.vision_pretrain import TextTowerConfig
 
-STAGES = ("v0_vision", "s0_text", "s1_long", "s2_align", "eval")
-
 
 def toy_model_config() -> LongVAConfig:
     """Tiny CLIP (32 px, patch 8 -> 4x4 patches -> 2x2 avg pool = 4 tokens per grid) + tiny Qwen2.

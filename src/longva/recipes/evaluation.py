@@ -1,9 +1,10 @@
-"""The recipe's evaluations, on the NIAH machinery of `longva.niah`:
+"""The recipe's evaluations: thin callers of the NIAH builders of `longva.niah`.
 
 - V-NIAH: the toy haystack (muted procedural frames) with colour-square needles, the question
-  of the alignment data, exact teacher-forced scoring, trie-ordered KV reuse;
+  of the alignment data, exact teacher-forced scoring (`niah.tasks.builder.build_vniah` on
+  single-needle items, a FrameStore haystack);
 - text NIAH: the same colour-word retrieval the LM was trained on, in a haystack of filler
-  tokens (x axis: haystack tokens);
+  tokens (x axis: haystack tokens; `niah.text_niah.text_cells`, as `longva niah-text`);
 - video-QA proxy: a synthetic long video with a coloured *event* (a run of needle frames),
   N frames sampled uniformly as Video-MME evaluations do, 4-option multiple choice scored by the
   answer log-likelihood. A proxy for Video-MME, never reported as Video-MME.
@@ -16,20 +17,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from longva.niah.embedding_cache import FrameStore
-from longva.niah.grid import Grid
-from longva.niah.results import TEXT, VNIAH
-from longva.niah.runner import RunPlan, run_plan
-from longva.niah.sources import TokenSource
-from longva.niah.vniah import NeedlePrompt, vniah_cells, vniah_sources
-from longva.recipes.toy_data import (
+from longva.data.toy.colours import (
     COLOURS,
     PromptPieces,
     TextRetrievalTask,
     haystack_frame,
     needle_frame,
 )
-from longva.train.rope import get_rope_theta, with_rope_theta
+from longva.model.rope import get_rope_theta, with_rope_theta
+from longva.niah.embedding_cache import FrameStore
+from longva.niah.grid import Grid
+from longva.niah.grid_run import RunPlan, run_plan
+from longva.niah.layout import TEXT, VNIAH
+from longva.niah.tasks.builder import build_vniah, single_items
+from longva.niah.tasks.prompts import NeedlePrompt
+from longva.niah.text_niah import TextNeedle, text_cells, text_sources
 
 
 def _question_and_post(pieces: PromptPieces, tokenizer) -> tuple[list[int], list[int]]:
@@ -37,13 +39,6 @@ def _question_and_post(pieces: PromptPieces, tokenizer) -> tuple[list[int], list
     suffix = pieces.suffix.tolist()
     assert suffix[: len(question)] == question, "the question must open the prompt suffix"
     return question, suffix[len(question) :]
-
-
-def _needle_prompts(pieces: PromptPieces, question: list[int], colours: list[str]) -> list[NeedlePrompt]:
-    return [
-        NeedlePrompt(f"{i}-{c}", tuple(question), tuple(pieces.answer_ids[c].tolist()), c)
-        for i, c in enumerate(colours)
-    ]
 
 
 def needle_colours(n: int) -> list[str]:
@@ -64,30 +59,44 @@ def _lm_with_theta(lm, rope_theta: float | None):
     return with_rope_theta(lm, rope_theta)
 
 
-def run_vniah(model, processor, vcfg, question: str, seed: int, out_dir: Path, rope_theta: float | None = None, label: str = "V-NIAH") -> dict:
+def _embed_fn(lm):
+    embed = lm.get_input_embeddings()
+    return lambda ids: embed(ids).float()
+
+
+def run_vniah(
+    model, processor, vcfg, question: str, seed: int, out_dir: Path,
+    rope_theta: float | None = None, label: str = "V-NIAH",
+) -> dict:
     """V-NIAH on the toy haystack; results (cells.jsonl, all_accuracies.json, heatmap) in out_dir."""
     model.eval()
     pieces = PromptPieces(processor, question, list(COLOURS))
     q_ids, post_ids = _question_and_post(pieces, processor.tokenizer)
     rng = np.random.default_rng([seed, 17])
-    size = processor.config.vision.image_size
-    hay = torch.cat([
-        encode_images(model, processor, [haystack_frame(rng, size) for _ in range(min(256, max(vcfg.frames) - i))])
-        for i in range(0, max(vcfg.frames), 256)
+    size, longest = processor.config.vision.image_size, max(vcfg.frames)
+    hay = torch.cat([  # (T, tpf, D), encoded 256 frames at a time
+        encode_images(model, processor, [haystack_frame(rng, size) for _ in range(min(256, longest - i))])
+        for i in range(0, longest, 256)
     ])
     colours = needle_colours(vcfg.num_needles)
     needles_emb = encode_images(model, processor, [needle_frame(rng, c, size) for c in colours])
-    prompts = _needle_prompts(pieces, q_ids, colours)
+    prompts = [
+        NeedlePrompt(f"{i}-{c}", tuple(q_ids), tuple(pieces.answer_ids[c].tolist()), c)
+        for i, c in enumerate(colours)
+    ]
     lm = _lm_with_theta(model.language_model, rope_theta)
-    embed = lm.get_input_embeddings()
     grid = Grid(tuple(sorted(vcfg.frames)), tuple(sorted(vcfg.depths)))
-    tpf = hay.shape[1]
-    cells = vniah_cells(grid, prompts, tpf, tpf, len(pieces.prefix), len(post_ids))
-    sources = vniah_sources(lambda ids: embed(ids).float(), pieces.prefix.tolist(), post_ids, FrameStore.from_tensor(hay), needles_emb, prompts)
+    cells, sources = build_vniah(
+        grid, single_items(prompts), pieces.prefix.tolist(), post_ids, FrameStore.from_tensor(hay),
+        list(needles_emb), _embed_fn(lm), tokens_per_unit=hay.shape[1],
+    )
     settings = {"kind": "toy-vniah", "seed": seed, "frames": list(grid.lengths), "depths": list(grid.depths),
                 "needles": colours, "rope_theta": get_rope_theta(lm.config), "mode": vcfg.mode}
-    plan = RunPlan(lm, sources, cells, grid, len(prompts), VNIAH, Path(out_dir), settings, vcfg.mode,
-                   vcfg.chunk_size, decode=processor.tokenizer.decode)
+    plan = RunPlan(
+        lm=lm, sources=sources, cells=cells, grid=grid, n_needles=len(prompts), layout=VNIAH,
+        out_dir=Path(out_dir), settings=settings, mode=vcfg.mode, chunk_size=vcfg.chunk_size,
+        decode=processor.tokenizer.decode,
+    )
     return run_plan(plan, label)
 
 
@@ -100,22 +109,22 @@ def run_text_niah(lm, processor, tcfg, text_cfg, seed: int, out_dir: Path, label
     rng = np.random.default_rng([seed, 23])
     filler = task.filler_ids(rng, max(tcfg.lengths))
     colours = needle_colours(tcfg.samples)
-    needle_ids = [task.needles[c] for c in colours]
-    assert all(len(n) == 1 for n in needle_ids), "colour words must be single tokens in the toy tokenizer"
-    embed = lm.get_input_embeddings()
-    embed_fn = lambda ids: embed(ids).float()  # noqa: E731
-    prompts = _needle_prompts(pieces, q_ids, colours)
+    needles = [
+        TextNeedle(tuple(task.needles[c].tolist()), tuple(pieces.answer_ids[c].tolist()), c, {"needle_id": f"{i}-{c}"})
+        for i, c in enumerate(colours)
+    ]
+    assert all(len(n.needle_ids) == 1 for n in needles), "colour words must be single tokens in the toy tokenizer"
+    prefix = pieces.prefix.tolist()
     grid = Grid(tuple(sorted(tcfg.lengths)), tuple(sorted(tcfg.depths)))
-    cells = vniah_cells(grid, prompts, 1, 1, len(pieces.prefix), len(post_ids))  # 1 "frame" = 1 token
-    for cell in cells:
-        cell.meta["tokens"] = cell.meta.pop("frames")
-    sources = vniah_sources(embed_fn, pieces.prefix.tolist(), post_ids, FrameStore.from_tensor(torch.zeros(1, 1, 1)),
-                            torch.stack([embed_fn(n) for n in needle_ids]), prompts)
-    sources["hay"] = TokenSource(filler, embed_fn)  # token-level haystack instead of frames
+    cells = text_cells(grid, needles, None, len(prefix), len(q_ids), post_len=len(post_ids))
+    sources = text_sources(_embed_fn(lm), filler, prefix, q_ids, needles, post_ids=post_ids)
     settings = {"kind": "toy-text-niah", "seed": seed, "lengths": list(grid.lengths), "depths": list(grid.depths),
                 "needles": colours, "rope_theta": get_rope_theta(lm.config)}
-    plan = RunPlan(lm, sources, cells, grid, len(prompts), TEXT, Path(out_dir), settings, "exact", 2048,
-                   decode=processor.tokenizer.decode)
+    plan = RunPlan(
+        lm=lm, sources=sources, cells=cells, grid=grid, n_needles=len(needles), layout=TEXT,
+        out_dir=Path(out_dir), settings=settings, mode="exact", chunk_size=2048,
+        decode=processor.tokenizer.decode,
+    )
     return run_plan(plan, label)
 
 
@@ -147,7 +156,10 @@ def _event_video_frames(rng, colour: str, length: int, n: int, size: int) -> lis
     event_len = max(1, int(np.ceil(length / n)))
     start = int(rng.integers(0, length - event_len + 1))
     indices = np.linspace(0, length - 1, n, dtype=int)
-    return [needle_frame(rng, colour, size) if start <= i < start + event_len else haystack_frame(rng, size) for i in indices]
+    return [
+        needle_frame(rng, colour, size) if start <= i < start + event_len else haystack_frame(rng, size)
+        for i in indices
+    ]
 
 
 def _answer_logprob(model, pieces: PromptPieces, visual: torch.Tensor, answer: str) -> float:

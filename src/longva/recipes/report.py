@@ -10,8 +10,8 @@ from longva.niah.plot import load_entries, plot_compare
 from longva.recipes.acceptance import seed_checks
 from longva.recipes.metrics import text_numbers, theta_text, vniah_numbers
 from longva.recipes.reproduce import MODELS, ReproduceResult
-from longva.recipes.runner import load_cells, load_train_metrics
 from longva.recipes.stage_inputs import TRAINING_STAGES
+from longva.recipes.stage_runner import load_cells, load_train_metrics
 from longva.utils.dataclass_config import to_dict
 from longva.utils.io import atomic_write_json, atomic_write_text
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from longva.errors import ConfigError
 from longva.recipes.config import RecipeConfig
 from longva.recipes.metrics import best_theta, vniah_numbers
-from longva.recipes.runner import RecipeRunner, StageResult, load_cells
+from longva.recipes.stage_runner import RecipeRunner, StageResult, load_cells
 
 MODELS = {
     "longva": "S0 → S1 (RoPE base raised, long text) → S2 UniRes alignment on short images",

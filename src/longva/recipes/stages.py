@@ -4,8 +4,10 @@
     s1_long  : s0 LM, RoPE base raised, longer text -> <dir>/lm
     s2_align : an LM + a fresh vision tower/projector, short multi-grid images -> <dir> (LongVA folder)
 
-Training runs through `longva.train.Trainer`, which checkpoints inside the stage's working folder
-so a killed stage resumes from its last checkpoint.
+Each stage builds its trainer through the `longva.train` stage code that `longva train text|align`
+uses (`text_stage.lm_trainer`, `align_stage.align_trainer`, `vision_pretrain.contrastive_trainer`);
+here only the recipe's data and its config -> `TrainerConfig` mapping live. The trainer
+checkpoints inside the stage's working folder, so a killed stage resumes from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -18,10 +20,19 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from longva.data.indexed import IndexedBatches
+from longva.data.toy.colours import (
+    COLOURS,
+    AlignmentTask,
+    CaptionedImages,
+    TextRetrievalTask,
+    tokenizer_corpus,
+)
 from longva.model.image_processing import normalise_pixels
+from longva.model.loss import next_token_targets
 from longva.model.modeling_longva import LongVAForCausalLM, build_lm_config
 from longva.model.processor import LongVAProcessor
-from longva.model.prompt import IGNORE_INDEX, get_template
+from longva.model.prompt import get_template
+from longva.model.rope import get_rope_theta, with_rope_theta
 from longva.model.tiny import build_tiny_tokenizer
 from longva.recipes.config import (
     AlignStageConfig,
@@ -29,20 +40,12 @@ from longva.recipes.config import (
     TextStageConfig,
     VisionPretrainConfig,
 )
-from longva.recipes.toy_data import (
-    COLOURS,
-    AlignmentTask,
-    CaptionedImages,
-    TextRetrievalTask,
-    tokenizer_corpus,
-)
-from longva.train.align_parts import align_loss_fn, set_tunable_parts
+from longva.train.align_stage import align_trainer
 from longva.train.checkpoint import latest_checkpoint
-from longva.train.lm_loss import CausalLMLoss, lm_loss_fn
-from longva.train.optim import OptimizerConfig, make_param_groups
-from longva.train.rope import get_rope_theta, with_rope_theta
+from longva.train.optim import OptimizerConfig
+from longva.train.text_stage import lm_trainer
 from longva.train.trainer import Trainer, TrainerConfig
-from longva.train.vision_pretrain import build_dual_encoder, contrastive_loss_fn, tower_state_dict
+from longva.train.vision_pretrain import build_dual_encoder, contrastive_trainer, tower_state_dict
 from longva.utils.dataclass_config import to_dict
 
 # ---- shared builders ----------------------------------------------------------------------------
@@ -50,7 +53,9 @@ from longva.utils.dataclass_config import to_dict
 
 def build_tokenizer(cfg: RecipeConfig):
     template = get_template(cfg.model.template)
-    chats = [template.render([("user", cfg.text.question), ("assistant", c)], add_generation_prompt=False) for c in COLOURS]
+    chats = [
+        template.render([("user", cfg.text.question), ("assistant", c)], add_generation_prompt=False) for c in COLOURS
+    ]
     corpus = tokenizer_corpus(cfg.text.question, seed=cfg.seed, chats=chats)
     return build_tiny_tokenizer(corpus, vocab_size=cfg.text.vocab_size)
 
@@ -82,12 +87,6 @@ def load_lm(path: Path):
 # ---- data iterators (resumable: batch i depends on the seed and i only) ---------------------------
 
 
-def _shift(labels: torch.Tensor) -> torch.Tensor:
-    """Labels aligned with input ids -> next-token targets (the trainer's loss convention)."""
-    pad = torch.full_like(labels[:, :1], IGNORE_INDEX)
-    return torch.cat([labels[:, 1:], pad], dim=1)
-
-
 def step_shape(stage: TextStageConfig, seed: int, i: int) -> tuple[int, int, int]:
     """(sequence length, rows, needle copies) of step i: the easy curriculum, then the length mix."""
     if i < stage.easy_steps:  # short haystacks, several needle copies
@@ -103,7 +102,7 @@ def text_batches(task: TextRetrievalTask, stage: TextStageConfig, seed: int) -> 
     def make(i):
         seq_len, rows, copies = step_shape(stage, seed, i)
         batch = task.batch(seed, i, seq_len, rows, copies)
-        return {"input_ids": batch["input_ids"], "labels": _shift(batch["labels"])}
+        return {"input_ids": batch["input_ids"], "labels": next_token_targets(batch["labels"])}
 
     return IndexedBatches(make)
 
@@ -111,7 +110,9 @@ def text_batches(task: TextRetrievalTask, stage: TextStageConfig, seed: int) -> 
 # ---- stages ---------------------------------------------------------------------------------------------
 
 
-def _trainer_config(workdir: Path, steps: int, lr: float, schedule, weight_decay: float, grad_clip, checkpoint_every, seed):
+def _trainer_config(
+    workdir: Path, steps: int, lr: float, schedule, weight_decay: float, grad_clip, checkpoint_every, seed
+):
     return TrainerConfig(
         output_dir=str(workdir / "train"),
         steps=steps,
@@ -128,16 +129,16 @@ def _fit(trainer: Trainer, workdir: Path) -> list[dict]:
     return trainer.fit(resume=resume)
 
 
-def train_text(lm, processor, cfg: RecipeConfig, stage: TextStageConfig, workdir: Path, seed: int) -> tuple[torch.nn.Module, list[dict]]:
+def train_text(
+    lm, processor, cfg: RecipeConfig, stage: TextStageConfig, workdir: Path, seed: int
+) -> tuple[torch.nn.Module, list[dict]]:
     """Train `lm` on the colour retrieval text at `stage.seq_len` with RoPE base `stage.rope_theta`."""
     if get_rope_theta(lm.config) != stage.rope_theta:
         lm = with_rope_theta(lm, stage.rope_theta)  # rebuilds inv_freq; weights untouched
     task = TextRetrievalTask(processor, cfg.text.question, cfg.text.random_filler_fraction, cfg.text.supervise)
-    model = CausalLMLoss(lm, chunk_size=4096)
-    groups = make_param_groups(model.named_parameters(), stage.lr, stage.weight_decay)
     tcfg = _trainer_config(workdir, stage.steps, stage.lr, stage.lr_schedule, stage.weight_decay,
                            stage.grad_clip, stage.checkpoint_every, seed)
-    trainer = Trainer(model, lm_loss_fn, text_batches(task, stage, seed), groups, tcfg, run_config=to_dict(stage))
+    trainer = lm_trainer(lm, text_batches(task, stage, seed), tcfg, to_dict(stage), chunk_size=4096)
     history = _fit(trainer, workdir)
     return lm, history
 
@@ -165,10 +166,10 @@ def train_vision(cfg: RecipeConfig, tokenizer, workdir: Path, seed: int) -> tupl
     """Contrastive pretraining of the recipe's tower; returns its weights (VisionTower.model keys)."""
     stage = cfg.stages.v0_vision
     torch.manual_seed(seed)
-    model = build_dual_encoder(cfg.model.vision, stage.text_tower, len(tokenizer), tokenizer.eos_token_id, tokenizer.pad_token_id)
-    groups = make_param_groups(model.named_parameters(), stage.lr, 0.1)
+    model = build_dual_encoder(cfg.model.vision, stage.text_tower, len(tokenizer), tokenizer.eos_token_id,
+                               tokenizer.pad_token_id)
     tcfg = _trainer_config(workdir, stage.steps, stage.lr, stage.lr_schedule, 0.1, 1.0, stage.checkpoint_every, seed)
-    trainer = Trainer(model, contrastive_loss_fn, caption_batches(cfg, stage, tokenizer, seed), groups, tcfg, run_config=to_dict(stage))
+    trainer = contrastive_trainer(model, caption_batches(cfg, stage, tokenizer, seed), tcfg, to_dict(stage))
     history = _fit(trainer, workdir)
     return tower_state_dict(model), history
 
@@ -181,7 +182,6 @@ def tunable_parts(stage: AlignStageConfig, vision_frozen: bool) -> list[str]:
 def train_align(model: LongVAForCausalLM, processor, stage: AlignStageConfig, question: str, workdir: Path, seed: int):
     """Stage 2: train the tunable parts (projector and tower) on short multi-grid images; LM frozen."""
     parts = tunable_parts(stage, model.config.vision.frozen)
-    set_tunable_parts(model, parts)
     task = AlignmentTask(processor, question, stage.min_grids, stage.max_grids, stage.data_mix, stage.supervise,
                          stage.easy_steps, stage.easy_max_grids, stage.easy_needle_copies)
 
@@ -189,9 +189,8 @@ def train_align(model: LongVAForCausalLM, processor, stage: AlignStageConfig, qu
         b = task.batch(seed, i, stage.batch_size)
         return {"ids": b["input_ids"], "label_rows": b["labels"], "visuals": b["visuals"]}
 
-    groups = make_param_groups(model.named_parameters(), stage.lr, 0.0, {"vision_tower.": stage.vision_tower_lr} if "vision_tower" in parts else None)
     tcfg = _trainer_config(workdir, stage.steps, stage.lr, stage.lr_schedule, 0.0, 1.0, stage.checkpoint_every, seed)
-    trainer = Trainer(model, align_loss_fn, IndexedBatches(make), groups, tcfg, run_config=to_dict(stage))
+    trainer = align_trainer(model, IndexedBatches(make), tcfg, parts, to_dict(stage), stage.vision_tower_lr)
     return _fit(trainer, workdir)
 
 

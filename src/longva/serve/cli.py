@@ -45,7 +45,7 @@ def serve_cmd(
     ),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto"),
     dtype: str = typer.Option(
-        "auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16"
+        "auto", help="auto (bf16 on GPU, fp32 on CPU), float32|fp32, bfloat16|bf16, float16|fp16"
     ),
     ui: bool = typer.Option(
         True, "--ui/--no-ui", help="serve the web page at / (the API is always on)"

@@ -128,35 +128,8 @@ def wire_budget(ui: SimpleNamespace, engine: Engine, page: gr.Blocks) -> None:
 def wire_chat(ui: SimpleNamespace, engine: Engine) -> None:
     """Send / Enter ask (the answer streams in), Stop cancels, Clear starts over."""
 
-    async def on_ask(
-        question,
-        video,
-        images,
-        mode,
-        frames,
-        fps,
-        max_new,
-        temperature,
-        top_p,
-        chat,
-        state,
-        control,
-    ):
-        updates = ask(
-            engine,
-            question,
-            video,
-            images,
-            mode,
-            frames,
-            fps,
-            max_new,
-            temperature,
-            top_p,
-            chat,
-            state,
-            control,
-        )
+    async def on_ask(*values):  # the components of `inputs` below, in that order
+        updates = ask(engine, *values)
         async for messages, frames_strip, status, new_state in updates:
             strip = gr.skip() if frames_strip is None else frames_strip
             yield messages, strip, status, new_state, ""

@@ -1,13 +1,17 @@
-"""Training library: long-context text stage (and, later, vision alignment).
+"""Training library: the long-context text stage and the vision alignment stage.
 
-- `loss`        chunked cross-entropy that never builds the (B, L, V) logits
+- `text_stage`  `lm_trainer` (THE text trainer: `longva train text` and the recipe's S0/S1) and
+                the config-driven builder of `longva train text`
+- `align_stage` `align_trainer` (THE alignment trainer: `longva train align` and the recipe's S2)
+                and the config-driven builder of `longva train align`; `align_model`,
+                `align_data`, `align_parts`: its starting weights, batches, tunable parts
+- `vision_pretrain` `contrastive_trainer`: CLIP/SigLIP pretraining of a tower (the recipe's V0)
+- `lm_loss`     a causal LM wrapped as `batch -> (loss_sum, n_tokens)` (`model.loss` underneath)
 - `schedules`   LR schedule registry (constant, linear, cosine, exponential, step; warmup)
 - `optim`       AdamW parameter groups (no decay on norms/biases, per-prefix LRs)
-- `rope`        `set_rope_theta` / `with_rope_theta`: change the RoPE base of an LM
 - `trainer`     generic resumable trainer (grad accumulation, clipping, bf16 autocast, logging)
 - `checkpoint`  atomic, verified `step_{n}` checkpoints with exact resume
 - `metrics_log` metrics.jsonl (+ optional TensorBoard)
-- `lm_loss`     a causal LM wrapped as `batch -> (loss_sum, n_tokens)`
-- `text_stage`  config + builder for the text stage (`longva train text`)
-- `distributed` ring attention, context parallel, FSDP2, process groups, gradient sync
+- `distributed` ring attention, context parallel, FSDP2, gradient sync (process groups:
+                `longva.utils.distributed`)
 """

@@ -41,7 +41,9 @@ class AlignDataConfig:
 class AlignBatches:
     """Iterator of batch dicts: `ids`, `label_rows` (lists of 1-D rows), `visuals`, `row_ids`."""
 
-    def __init__(self, dataset: ConversationDataset, cfg: AlignDataConfig, dp_rank: int = 0, dp_size: int = 1, on_skip=None):
+    def __init__(
+        self, dataset: ConversationDataset, cfg: AlignDataConfig, dp_rank: int = 0, dp_size: int = 1, on_skip=None
+    ):
         if cfg.batch_size % dp_size:
             raise ConfigError(f"data.batch_size: {cfg.batch_size} rows do not split over {dp_size} data-parallel ranks")
         self.dataset, self.cfg = dataset, cfg
@@ -91,7 +93,9 @@ class AlignBatches:
             if self._fits(i):
                 rows.append(i)
             elif visited > len(self.dataset) and not rows:
-                raise InputError(f"data {self.cfg.path}: every row is longer than data.max_length={self.cfg.max_length}")
+                raise InputError(
+                    f"data {self.cfg.path}: every row is longer than data.max_length={self.cfg.max_length}"
+                )
         return rows
 
     def __iter__(self) -> AlignBatches:

@@ -17,7 +17,13 @@ from typing import Literal
 import torch
 
 from longva.errors import CheckpointError, ConfigError
-from longva.model.checkpoint import _read_pickle_weights_only, load_config, load_tokenizer
+from longva.model.checkpoint import (
+    VISION_CONFIG_KEYS,
+    llava_key,
+    load_config,
+    load_state_dict,
+    load_tokenizer,
+)
 from longva.model.config import (
     EncodingConfig,
     LMConfig,
@@ -26,9 +32,8 @@ from longva.model.config import (
     ProjectorConfig,
     VisionTowerConfig,
 )
+from longva.utils.device import parse_dtype
 
-_VISION_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "image_size",
-                "patch_size", "hidden_act", "layer_norm_eps", "num_channels", "projection_dim")
 _LM_DROP = {"transformers_version", "architectures", "_name_or_path", "dtype", "torch_dtype", "model_type", "auto_map"}
 
 
@@ -49,14 +54,17 @@ class AlignModelConfig:
 
     def validate(self, where: str = "model") -> None:
         if (self.pretrained is None) == (self.language_model is None):
-            raise ConfigError(f"{where}: give exactly one of pretrained (a LongVA folder) or language_model (an LM folder)")
+            raise ConfigError(
+                f"{where}: give exactly one of pretrained (a LongVA folder) or language_model (an LM folder)"
+            )
         if self.pretrained is not None:
             fixed = [k for k in ("vision_tower", "vision", "projector", "pooling") if getattr(self, k) is not None]
             if fixed:
                 raise ConfigError(f"{where}.{fixed[0]}: not allowed with pretrained (the LongVA folder defines it)")
         elif self.vision_tower is None and self.vision is None:
             raise ConfigError(
-                f"{where}.vision_tower: give a local CLIP/SigLIP folder (or a `vision` section for a randomly initialised tower)"
+                f"{where}.vision_tower: give a local CLIP/SigLIP folder (or a `vision` section for a randomly "
+                "initialised tower)"
             )
 
 
@@ -83,10 +91,14 @@ def load_language_model(path: str, dtype: torch.dtype):
     hf_logging.disable_progress_bar()
     folder = _folder(path, "model.language_model")
     try:
-        lm = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype, attn_implementation="sdpa", local_files_only=True)
+        lm = AutoModelForCausalLM.from_pretrained(
+            str(folder), dtype=dtype, attn_implementation="sdpa", local_files_only=True
+        )
     except (OSError, ValueError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CheckpointError(f"model.language_model {path!r}: not a transformers causal-LM folder ({first[:160]})") from None
+        raise CheckpointError(
+            f"model.language_model {path!r}: not a transformers causal-LM folder ({first[:160]})"
+        ) from None
     return lm
 
 
@@ -96,15 +108,19 @@ def vision_config_from_folder(path: str, base: VisionTowerConfig | None) -> Visi
     try:
         raw = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
-        raise ConfigError(f"model.vision_tower: {folder / 'config.json'} is missing or not JSON; expected a CLIP/SigLIP folder") from None
+        raise ConfigError(
+            f"model.vision_tower: {folder / 'config.json'} is missing or not JSON; expected a CLIP/SigLIP folder"
+        ) from None
     model_type = str(raw.get("model_type", ""))
     if "clip" not in model_type and "siglip" not in model_type:
-        raise ConfigError(f"model.vision_tower: {folder} has model_type {model_type!r}; expected a CLIP or SigLIP model")
+        raise ConfigError(
+            f"model.vision_tower: {folder} has model_type {model_type!r}; expected a CLIP or SigLIP model"
+        )
     kind = "siglip" if "siglip" in model_type else "clip"
     vc = raw.get("vision_config", raw)
     base = base or VisionTowerConfig()
     mean, std = _image_stats(folder, kind, base)
-    hf = {k: vc[k] for k in _VISION_KEYS if k in vc}
+    hf = {k: vc[k] for k in VISION_CONFIG_KEYS if k in vc}
     vision = replace(base, type=kind, hf_config=hf, name_or_path=str(path), image_mean=mean, image_std=std)
     vision.validate("model.vision")  # select_layer against the folder's real depth
     return vision
@@ -122,39 +138,9 @@ def _image_stats(folder: Path, kind: str, base: VisionTowerConfig):
     return base.image_mean, base.image_std
 
 
-def _weight_files(folder: Path) -> list[Path]:
-    files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
-    if not files:
-        raise CheckpointError(f"{folder} has no .safetensors or .bin weights")
-    return files
-
-
-def _safetensors_subset(file: Path, keep) -> dict[str, torch.Tensor]:
-    """Only the kept tensors of a safetensors file (a 7B folder for a projector reads ~MBs)."""
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(file), framework="pt") as f:
-            return {k: f.get_tensor(k) for k in f.keys() if keep(k)}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CheckpointError(f"{file} is not a valid safetensors file ({first})") from None
-
-
-def read_weights(path: Path, keep=lambda key: True) -> dict[str, torch.Tensor]:
-    """Tensors of a weights file, or of every weights file in a folder, filtered by `keep`."""
-    out: dict[str, torch.Tensor] = {}
-    for file in _weight_files(path) if path.is_dir() else [path]:
-        if file.suffix == ".safetensors":
-            out.update(_safetensors_subset(file, keep))
-        else:  # a legacy pickle (the original's mm_projector.bin): weights_only loading
-            out.update({k: v for k, v in _read_pickle_weights_only(file).items() if keep(k)})
-    return out
-
-
 def load_vision_weights(tower, path: str) -> None:
     """Copy a CLIP/SigLIP folder's vision weights into `tower.model` (all must be present)."""
-    state = read_weights(Path(path), lambda k: not k.startswith(("text_model.", "text_projection", "logit_scale")))
+    state = load_state_dict(path, lambda k: not k.startswith(("text_model.", "text_projection", "logit_scale")))
     state = {k.removeprefix("vision_model."): v for k, v in state.items()}
     missing, _ = tower.model.load_state_dict(state, strict=False)  # unexpected: e.g. visual_projection
     if missing:
@@ -165,22 +151,19 @@ def load_vision_weights(tower, path: str) -> None:
 
 
 def _projector_key(key: str) -> str | None:
-    """Our name of a projector weight: `model.mm_projector.0.weight` / `projector.0.weight` -> `projector.0.weight`."""
-    if "mm_projector." in key:  # the original strips everything up to and including mm_projector.
-        return "projector." + key.split("mm_projector.", 1)[1]
-    if key.startswith("projector."):
-        return key
-    if key in ("image_newline", "model.image_newline"):
-        return "image_newline"
-    return None
+    """Our name of a projector weight (`model.mm_projector.0.weight` -> `projector.0.weight`)."""
+    ours = llava_key(key)
+    return ours if ours is not None and (ours.startswith("projector.") or ours == "image_newline") else None
 
 
 def load_pretrained_projector(model, path: str) -> None:
     """Load stage-1 projector weights (and AnyRes' image_newline if present) into `model`."""
     source = Path(path)
     if not source.exists():
-        raise ConfigError(f"model.pretrained_projector: {path!r} does not exist; expected a LongVA folder or a weights file")
-    state = {_projector_key(k): v for k, v in read_weights(source, lambda k: _projector_key(k) is not None).items()}
+        raise ConfigError(
+            f"model.pretrained_projector: {path!r} does not exist; expected a LongVA folder or a weights file"
+        )
+    state = {_projector_key(k): v for k, v in load_state_dict(source, lambda k: _projector_key(k) is not None).items()}
     projector = {k.removeprefix("projector."): v for k, v in state.items() if k.startswith("projector.")}
     if not projector:
         raise CheckpointError(f"model.pretrained_projector {path!r}: no projector.* / mm_projector.* weights found")
@@ -205,7 +188,9 @@ def _lm_hf_config(path: str):
         return AutoConfig.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CheckpointError(f"model.language_model {path!r}: not a transformers model folder ({first[:160]})") from None
+        raise CheckpointError(
+            f"model.language_model {path!r}: not a transformers model folder ({first[:160]})"
+        ) from None
 
 
 def _parts_config(cfg: AlignModelConfig) -> LongVAConfig:
@@ -225,7 +210,8 @@ def _pretrained_config(cfg: AlignModelConfig) -> LongVAConfig:
     if cfg.encoding is not None:
         if cfg.encoding.scheme != config.encoding.scheme:  # AnyRes has an extra parameter
             raise ConfigError(
-                f"model.encoding.scheme: {cfg.encoding.scheme!r} differs from the folder's {config.encoding.scheme!r}; expected the same scheme"
+                f"model.encoding.scheme: {cfg.encoding.scheme!r} differs from the folder's "
+                f"{config.encoding.scheme!r}; expected the same scheme"
             )
         config.encoding = cfg.encoding
     if cfg.template is not None:
@@ -245,7 +231,9 @@ def build_align_processor(cfg: AlignModelConfig):
         raise CheckpointError(f"{e}; set model.tokenizer to the folder holding the tokenizer") from None
     vocab = int(config.lm.hf_config.get("vocab_size", len(tokenizer)))
     if len(tokenizer) > vocab:
-        raise ConfigError(f"model.tokenizer: the tokenizer has {len(tokenizer)} tokens but the LM only {vocab} embeddings")
+        raise ConfigError(
+            f"model.tokenizer: the tokenizer has {len(tokenizer)} tokens but the LM only {vocab} embeddings"
+        )
     return LongVAProcessor(tokenizer, config)
 
 
@@ -254,7 +242,7 @@ def build_align_model(cfg: AlignModelConfig):
     from longva.model.modeling_longva import LongVAForCausalLM
     from longva.train.text_stage import enable_activation_checkpointing
 
-    dtype = getattr(torch, cfg.dtype)
+    dtype = parse_dtype(cfg.dtype, flag="model.dtype")
     processor = build_align_processor(cfg)
     if cfg.pretrained:
         model = LongVAForCausalLM.from_pretrained(cfg.pretrained, dtype=dtype)

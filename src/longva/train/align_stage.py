@@ -27,10 +27,13 @@ from longva.train.align_parts import (
 )
 from longva.train.trainer import Trainer, TrainerConfig, seed_everything
 from longva.utils.dataclass_config import load_config, to_dict
+from longva.utils.distributed import ParallelContext, init_parallel
 
 
 @dataclass
-class AlignStageConfig:
+class AlignTuningConfig:
+    """The `stage:` section of an alignment config: what trains, at which LRs, for how long."""
+
     tunable_parts: list[str] = field(default_factory=lambda: ["projector"])  # ⊆ projector, vision_tower, language_model
     vision_tower_lr: float | None = None  # the original's mm_vision_tower_lr (None: the base LR)
     projector_lr: float | None = None  # mm_projector_lr (None: the base LR)
@@ -51,13 +54,15 @@ class AlignStageConfig:
 class AlignTrainConfig:
     model: AlignModelConfig = field(default_factory=AlignModelConfig)
     data: AlignDataConfig = field(default_factory=AlignDataConfig)
-    stage: AlignStageConfig = field(default_factory=AlignStageConfig)
+    stage: AlignTuningConfig = field(default_factory=AlignTuningConfig)
     train: TrainerConfig = field(default_factory=TrainerConfig)
 
     def validate(self, where: str = "config") -> None:
         self.model.validate("model")  # also when the section is missing (its defaults are not valid)
         if self.stage.warmup_ratio is not None and self.train.lr_schedule.warmup_steps:
-            raise ConfigError("stage.warmup_ratio and train.lr_schedule.warmup_steps are both set; expected one of them")
+            raise ConfigError(
+                "stage.warmup_ratio and train.lr_schedule.warmup_steps are both set; expected one of them"
+            )
 
 
 def load_align_config(path: str | Path, overrides: list[str] | None = None) -> AlignTrainConfig:
@@ -86,8 +91,9 @@ def build_dataset(cfg: AlignTrainConfig, processor) -> ConversationDataset:
 def check_align_data(cfg: AlignTrainConfig) -> tuple[ConversationDataset, dict]:
     """Check every row (images present and readable, lengths) before training.
 
-    Returns the dataset (for `run_align_training(dataset=...)`) and a summary. Needs only the tokenizer and configs (no weights), so a 7B run fails in seconds, not after
-    loading the model. Rows over `data.max_length` are an error under `too_long: error`.
+    Returns the dataset (for `run_align_training(dataset=...)`) and a summary. Needs only the
+    tokenizer and configs (no weights), so a 7B run fails in seconds, not after loading the
+    model. Rows over `data.max_length` are an error under `too_long: error`.
     """
     from longva.utils.progress import make_progress
 
@@ -110,23 +116,42 @@ def _warn_skip(row_id: str, length: int) -> None:
     console.print(f"warning: skipped row {row_id}: {length} tokens > data.max_length")
 
 
+def align_trainer(
+    model,
+    batches,
+    train: TrainerConfig,
+    parts: list[str],
+    run_config: dict,
+    vision_tower_lr: float | None = None,
+    projector_lr: float | None = None,
+    ctx: ParallelContext | None = None,
+) -> Trainer:
+    """THE alignment trainer (`longva train align` and the recipe's S2): only `parts` of the
+    LongVA model train, with their own LRs, on the loss of the supervised (answer) tokens."""
+    ctx = ctx or ParallelContext()
+    set_tunable_parts(model, parts)
+    model = model.to(ctx.device)
+    opt = train.optimizer
+    groups = align_param_groups(model, opt.lr, opt.weight_decay, vision_tower_lr, projector_lr)
+    return Trainer(model, align_loss_fn, batches, groups, train, ctx=ctx, run_config=run_config)
+
+
 def build_align_trainer(cfg: AlignTrainConfig, ctx=None, dataset: ConversationDataset | None = None):
     """(Trainer, LongVAProcessor) of an alignment run; `dataset` reuses a checked dataset."""
-    from longva.train.distributed.setup import init_parallel
-
     ctx = ctx or init_parallel(1, False)  # data parallel under torchrun: replicas, all-reduced grads
     seed_everything(cfg.train.seed)  # the same fresh projector on every rank and every run
     model, processor = build_align_model(cfg.model)
-    set_tunable_parts(model, cfg.stage.tunable_parts)
-    model.config.vision.frozen = "vision_tower" not in cfg.stage.tunable_parts
-    model = model.to(ctx.device)
+    parts = cfg.stage.tunable_parts
+    model.config.vision.frozen = "vision_tower" not in parts
     dataset = dataset or build_dataset(cfg, processor)
-    batches = AlignBatches(dataset, cfg.data, ctx.dp_rank, ctx.dp_size, on_skip=_warn_skip if ctx.is_main else None)
+    on_skip = _warn_skip if ctx.is_main else None
+    batches = AlignBatches(dataset, cfg.data, ctx.dp_rank, ctx.dp_size, on_skip=on_skip)
     train = resolve_schedule(cfg, len(dataset))
-    opt, stage = train.optimizer, cfg.stage
-    groups = align_param_groups(model, opt.lr, opt.weight_decay, stage.vision_tower_lr, stage.projector_lr)
     run_config = to_dict(replace(cfg, train=train))  # the resolved steps / warmup are what ran
-    trainer = Trainer(model, align_loss_fn, batches, groups, train, ctx=ctx, run_config=run_config)
+    stage = cfg.stage
+    trainer = align_trainer(
+        model, batches, train, parts, run_config, stage.vision_tower_lr, stage.projector_lr, ctx
+    )
     return trainer, processor
 
 
@@ -140,7 +165,10 @@ def export_final(trainer: Trainer, processor) -> Path:
 
 
 def run_align_training(
-    cfg: AlignTrainConfig, resume: bool = False, max_steps_this_run: int | None = None, dataset: ConversationDataset | None = None
+    cfg: AlignTrainConfig,
+    resume: bool = False,
+    max_steps_this_run: int | None = None,
+    dataset: ConversationDataset | None = None,
 ) -> list[dict]:
     """Train (or resume) an alignment run; saves `final/` when the last step is reached."""
     trainer, processor = build_align_trainer(cfg, dataset=dataset)

@@ -150,7 +150,8 @@ def verify_checkpoint(folder: Path) -> dict:
             raise CheckpointError(f"checkpoint {folder} is corrupt: {name} is missing; {hint}")
         if path.stat().st_size != info["bytes"]:
             raise CheckpointError(
-                f"checkpoint {folder} is corrupt: {name} has {path.stat().st_size} bytes, manifest says {info['bytes']}; {hint}"
+                f"checkpoint {folder} is corrupt: {name} has {path.stat().st_size} bytes, manifest says "
+                f"{info['bytes']}; {hint}"
             )
         if "sha256" in info and _sha256(path) != info["sha256"]:
             raise CheckpointError(f"checkpoint {folder} is corrupt: {name} fails its sha256 check; {hint}")
@@ -213,7 +214,13 @@ def save_checkpoint(
         atomic_save_safetensors(weights, tmp / "model.safetensors", metadata={"format": FORMAT})
         optim_tensors, optim_meta = flatten_optimizer_state(optim_sd)
         atomic_save_safetensors(optim_tensors, tmp / "optimizer.safetensors", metadata={"format": FORMAT})
-        state = {**trainer_state, "step": step, "world_size": ctx.world, "model_aliases": aliases, "optimizer": optim_meta}
+        state = {
+            **trainer_state,
+            "step": step,
+            "world_size": ctx.world,
+            "model_aliases": aliases,
+            "optimizer": optim_meta,
+        }
         atomic_write_json(tmp / "trainer_state.json", state)
         write_manifest(tmp, step, checksums)
         if final.exists():  # re-saving a step that a longer run had already saved

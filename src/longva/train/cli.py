@@ -21,7 +21,9 @@ train_app = typer.Typer(help="Training stages (long-context text; vision alignme
 def text(
     config: Path = typer.Option(..., "--config", help="YAML/JSON training config (see configs/train_text_*.yaml)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in train.output_dir."),
-    overrides: list[str] = typer.Option([], "--set", help="Override a config value: --set train.steps=10 (repeatable)."),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Override a config value: --set train.steps=10 (repeatable)."
+    ),
 ) -> None:
     """Long-context text training: larger RoPE base, long packed sequences, exact resume."""
     from longva.train.text_stage import load_text_config, run_text_training
@@ -37,7 +39,9 @@ def text(
 def align(
     config: Path = typer.Option(..., "--config", help="YAML/JSON alignment config (see configs/train_align_*.yaml)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in train.output_dir."),
-    overrides: list[str] = typer.Option([], "--set", help="Override a config value: --set train.steps=10 (repeatable)."),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Override a config value: --set train.steps=10 (repeatable)."
+    ),
     check_data: bool = typer.Option(False, "--check-data", help="Check every dataset row and image before training."),
 ) -> None:
     """Vision-text alignment on LLaVA conversations: projector / vision tower / LM, exact resume."""
@@ -47,7 +51,11 @@ def align(
     dataset = None
     if check_data:  # before the weights load and before anything is written
         dataset, s = check_align_data(cfg)
-        typer.echo(f"data ok: {s['rows']} rows, {s['images']} images, longest {s['longest']} tokens, {len(s['too_long'])} too long", err=True)
+        typer.echo(
+            f"data ok: {s['rows']} rows, {s['images']} images, longest {s['longest']} tokens, {len(s['too_long'])} "
+            "too long",
+            err=True,
+        )
     history = run_align_training(cfg, resume=resume, dataset=dataset)
     if history and os.environ.get("RANK", "0") == "0":
         last = history[-1]

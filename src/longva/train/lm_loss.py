@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from longva.train.loss import chunked_cross_entropy_sum
+from longva.model.loss import chunked_cross_entropy_sum
 
 
 class CausalLMLoss(torch.nn.Module):
@@ -21,7 +21,9 @@ class CausalLMLoss(torch.nn.Module):
 
     def forward(self, labels: torch.Tensor, input_ids=None, position_ids=None, inputs_embeds=None, **_):
         # labels (B, L) shifted targets; input_ids (B, L); position_ids (B, L) global positions
-        out = self.lm.base_model(input_ids=input_ids, inputs_embeds=inputs_embeds, position_ids=position_ids, use_cache=False)
+        out = self.lm.base_model(
+            input_ids=input_ids, inputs_embeds=inputs_embeds, position_ids=position_ids, use_cache=False
+        )
         hidden = out.last_hidden_state  # (B, L, H)
         weight = self.lm.get_output_embeddings().weight  # (V, H)
         return chunked_cross_entropy_sum(hidden, weight, labels, self.chunk_size)

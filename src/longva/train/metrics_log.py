@@ -39,7 +39,9 @@ def check_tensorboard(enabled: bool) -> None:
     try:
         from torch.utils.tensorboard import SummaryWriter  # noqa: F401
     except ImportError:
-        raise ConfigError("train.tensorboard: needs the tensorboard package; pip install 'longva[tensorboard]'") from None
+        raise ConfigError(
+            "train.tensorboard: needs the tensorboard package; pip install 'longva[tensorboard]'"
+        ) from None
 
 
 class MetricsLogger:

@@ -80,4 +80,6 @@ def build_optimizer(param_groups: list[dict], cfg: OptimizerConfig) -> torch.opt
     cfg.validate()
     if not any(g["params"] for g in param_groups):
         raise ConfigError("optimizer: no trainable parameters")
-    return torch.optim.AdamW(param_groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(
+        param_groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay
+    )

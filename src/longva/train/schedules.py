@@ -63,7 +63,9 @@ class LRScheduleConfig:
         if self.final_lr_ratio is not None and not 0.0 <= self.final_lr_ratio <= 1.0:
             raise ConfigError(f"{where}.final_lr_ratio: must be in [0, 1], got {self.final_lr_ratio}")
         if any(not 0.0 <= m <= 1.0 for m in self.milestones):
-            raise ConfigError(f"{where}.milestones: fractions of the total steps in [0, 1] expected, got {self.milestones}")
+            raise ConfigError(
+                f"{where}.milestones: fractions of the total steps in [0, 1] expected, got {self.milestones}"
+            )
         if self.gamma <= 0:
             raise ConfigError(f"{where}.gamma: must be > 0, got {self.gamma}")
 

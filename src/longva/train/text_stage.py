@@ -15,18 +15,19 @@ from typing import Any, Literal
 
 import torch
 
-from longva.data.synthetic_text import PasskeyBatches, PasskeyConfig, passkey_vocab
 from longva.data.text import TextBatches, TextDataConfig, TextStream
+from longva.data.toy.passkey import PasskeyBatches, PasskeyConfig, passkey_vocab
 from longva.errors import ConfigError
+from longva.model.rope import set_rope_theta
 from longva.train.distributed.context_parallel import apply_context_parallel
 from longva.train.distributed.data_slice import DataParallelSlice
 from longva.train.distributed.fsdp import apply_fsdp
-from longva.train.distributed.setup import ParallelContext, init_parallel
 from longva.train.lm_loss import CausalLMLoss, lm_loss_fn
 from longva.train.optim import make_param_groups
-from longva.train.rope import set_rope_theta
 from longva.train.trainer import Trainer, TrainerConfig, seed_everything
 from longva.utils.dataclass_config import load_config, to_dict
+from longva.utils.device import parse_dtype
+from longva.utils.distributed import ParallelContext, init_parallel
 
 
 @dataclass
@@ -42,7 +43,9 @@ class TextModelConfig:
 
     def validate(self, where: str = "model") -> None:
         if (self.pretrained is None) == (not self.hf_config):
-            raise ConfigError(f"{where}: give exactly one of pretrained (a model folder) or hf_config (a config mapping)")
+            raise ConfigError(
+                f"{where}: give exactly one of pretrained (a model folder) or hf_config (a config mapping)"
+            )
         if self.hf_config and "model_type" not in self.hf_config:
             raise ConfigError(f"{where}.hf_config: needs a model_type (e.g. qwen2)")
         if self.loss_chunk_size < 1:
@@ -79,7 +82,8 @@ class TextTrainConfig:
         cp = self.parallel.context_parallel
         if cp > 1 and self.data.seq_length % (2 * cp):
             raise ConfigError(
-                f"data seq_length {self.data.seq_length} must be a multiple of 2 x context_parallel = {2 * cp} (zigzag chunks)"
+                f"data seq_length {self.data.seq_length} must be a multiple of 2 x context_parallel = {2 * cp} "
+                "(zigzag chunks)"
             )
 
 
@@ -95,11 +99,15 @@ def build_lm(cfg: TextModelConfig) -> torch.nn.Module:
     """The causal LM (random init from `hf_config`, or loaded), with the new RoPE base."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    dtype = getattr(torch, cfg.dtype)
+    dtype = parse_dtype(cfg.dtype, flag="model.dtype")
     if cfg.pretrained:
         if not Path(cfg.pretrained).is_dir():
-            raise ConfigError(f"model.pretrained: {cfg.pretrained!r} is not a folder; expected a local transformers model")
-        lm = AutoModelForCausalLM.from_pretrained(cfg.pretrained, dtype=dtype, attn_implementation="sdpa", local_files_only=True)
+            raise ConfigError(
+                f"model.pretrained: {cfg.pretrained!r} is not a folder; expected a local transformers model"
+            )
+        lm = AutoModelForCausalLM.from_pretrained(
+            cfg.pretrained, dtype=dtype, attn_implementation="sdpa", local_files_only=True
+        )
     else:
         kwargs = dict(cfg.hf_config)
         hf_config = AutoConfig.for_model(kwargs.pop("model_type"), **kwargs)
@@ -122,21 +130,14 @@ def enable_activation_checkpointing(lm: torch.nn.Module, offload: bool = False) 
         lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
-def parallelize(model: CausalLMLoss, cfg: TextTrainConfig, ctx: ParallelContext) -> CausalLMLoss:
-    """Context parallel attention, then FSDP2, applied from outside the model."""
-    if ctx.cp_size > 1:
-        apply_context_parallel(model.lm, ctx.cp_group)
-    if cfg.parallel.fsdp and ctx.distributed:
-        apply_fsdp(model, ctx.fsdp_mesh)
-    return model.to(ctx.device)
-
-
 # -- data ---------------------------------------------------------------------------------------
 def build_data(cfg: TextTrainConfig, ctx: ParallelContext, vocab_size: int):
     data = cfg.data
     if data.kind == "passkey":
         if len(passkey_vocab()) > vocab_size:
-            raise ConfigError(f"model vocab {vocab_size} is smaller than the pass-key vocabulary {len(passkey_vocab())}")
+            raise ConfigError(
+                f"model vocab {vocab_size} is smaller than the pass-key vocabulary {len(passkey_vocab())}"
+            )
         batches = PasskeyBatches(data.passkey, data.batch_size)
     else:
         text = data.text
@@ -147,15 +148,37 @@ def build_data(cfg: TextTrainConfig, ctx: ParallelContext, vocab_size: int):
 
 
 # -- run ----------------------------------------------------------------------------------------
+def lm_trainer(
+    lm: torch.nn.Module,
+    batches,
+    train: TrainerConfig,
+    run_config: dict,
+    ctx: ParallelContext | None = None,
+    chunk_size: int = 4096,
+    fsdp: bool = False,
+) -> Trainer:
+    """THE text-stage trainer (`longva train text` and the recipe's S0/S1): `lm` under the chunked
+    cross-entropy, context parallel attention then FSDP2 applied from outside when `ctx` has them,
+    AdamW groups from `train.optimizer`."""
+    ctx = ctx or ParallelContext()
+    model = CausalLMLoss(lm, chunk_size)
+    if ctx.cp_size > 1:
+        apply_context_parallel(lm, ctx.cp_group)
+    if fsdp and ctx.distributed:
+        apply_fsdp(model, ctx.fsdp_mesh)
+    model = model.to(ctx.device)
+    opt = train.optimizer
+    groups = make_param_groups(model.named_parameters(), opt.lr, opt.weight_decay, opt.lr_by_prefix)
+    return Trainer(model, lm_loss_fn, batches, groups, train, ctx=ctx, run_config=run_config)
+
+
 def build_text_trainer(cfg: TextTrainConfig, ctx: ParallelContext | None = None) -> Trainer:
+    """The trainer of a `longva train text` config (process groups from torchrun's env)."""
     ctx = ctx or init_parallel(cfg.parallel.context_parallel, cfg.parallel.fsdp)
     seed_everything(cfg.train.seed)  # same init on every rank
     lm = build_lm(cfg.model)
-    model = parallelize(CausalLMLoss(lm, cfg.model.loss_chunk_size), cfg, ctx)
-    opt = cfg.train.optimizer
-    groups = make_param_groups(model.named_parameters(), opt.lr, opt.weight_decay, opt.lr_by_prefix)
     data = build_data(cfg, ctx, lm.config.vocab_size)
-    return Trainer(model, lm_loss_fn, data, groups, cfg.train, ctx=ctx, run_config=to_dict(cfg))
+    return lm_trainer(lm, data, cfg.train, to_dict(cfg), ctx, cfg.model.loss_chunk_size, cfg.parallel.fsdp)
 
 
 def export_final(trainer: Trainer) -> Path:

@@ -41,10 +41,10 @@ from longva.train.checkpoint import (
 from longva.train.distributed.context_parallel import is_context_parallel, shard_batch
 from longva.train.distributed.fsdp import is_fsdp
 from longva.train.distributed.grad_sync import all_reduce_grads
-from longva.train.distributed.setup import ParallelContext
 from longva.train.metrics_log import MetricsLogger, check_tensorboard, memory_stats
 from longva.train.optim import OptimizerConfig, build_optimizer
 from longva.train.schedules import LRScheduleConfig, build_lr_scheduler
+from longva.utils.distributed import ParallelContext
 from longva.utils.io import atomic_write_json
 from longva.utils.progress import make_progress
 
@@ -127,7 +127,8 @@ class Trainer:
         existing = latest_checkpoint(self.output_dir)
         if not resume and existing is not None:
             raise CheckpointError(
-                f"output_dir {self.output_dir} already holds checkpoints (newest {existing.name}); pass --resume to continue it or choose another output_dir"
+                f"output_dir {self.output_dir} already holds checkpoints (newest {existing.name}); pass --resume to "
+                "continue it or choose another output_dir"
             )
         seed_everything(self.config.seed + self.ctx.rank)
         state = read_checkpoint(existing, self.ctx) if (resume and existing is not None) else None
@@ -170,7 +171,11 @@ class Trainer:
             loss_sum, n_tokens = self.loss_fn(self.model, batch)
         loss_sum.backward()
         n_inputs = _input_tokens(batch)
-        return loss_sum.detach().float(), torch.as_tensor(n_tokens, dtype=torch.float32, device=loss_sum.device), n_inputs
+        return (
+            loss_sum.detach().float(),
+            torch.as_tensor(n_tokens, dtype=torch.float32, device=loss_sum.device),
+            n_inputs,
+        )
 
     def _sync_and_scale_grads(self, global_tokens: float) -> None:
         """Turn accumulated per-rank grads of summed losses into grads of the global mean loss."""
@@ -243,7 +248,14 @@ class Trainer:
             "run_config": self.run_config,
         }
         return save_checkpoint(
-            self.output_dir, self.step, self.model, self.optimizer, state, self.ctx, self.config.keep_last, self.config.checksums
+            self.output_dir,
+            self.step,
+            self.model,
+            self.optimizer,
+            state,
+            self.ctx,
+            self.config.keep_last,
+            self.config.checksums,
         )
 
     # -- loop --------------------------------------------------------------------------------
@@ -258,7 +270,9 @@ class Trainer:
         if max_steps_this_run is not None:
             target = min(target, self.step + max_steps_this_run)
         progress = make_progress(
-            _text("{task.fields[tps]} tok/s"), _text("loss {task.fields[loss]}"), disable=None if self.config.progress and self.ctx.is_main else True
+            _text("{task.fields[tps]} tok/s"),
+            _text("loss {task.fields[loss]}"),
+            disable=None if self.config.progress and self.ctx.is_main else True,
         )
         with progress:
             task = progress.add_task("train", total=self.config.steps, completed=self.step, tps="-", loss="-")

@@ -20,6 +20,8 @@ from transformers import CLIPConfig, CLIPModel, SiglipConfig, SiglipModel
 
 from longva.errors import ConfigError
 from longva.model.config import VisionTowerConfig
+from longva.train.optim import make_param_groups
+from longva.train.trainer import Trainer, TrainerConfig
 
 _DUAL_MODELS = {"clip": (CLIPConfig, CLIPModel), "siglip": (SiglipConfig, SiglipModel)}
 
@@ -62,6 +64,14 @@ def contrastive_loss_fn(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]
                 pixel_values=batch["pixel_values"], return_loss=True)
     n = torch.tensor(batch["pixel_values"].shape[0])
     return out.loss * n, n
+
+
+def contrastive_trainer(model, batches, train: TrainerConfig, run_config: dict) -> Trainer:
+    """THE vision pretraining trainer (the recipe's V0): the dual encoder, AdamW groups from
+    `train.optimizer`, the model's own contrastive loss."""
+    opt = train.optimizer
+    groups = make_param_groups(model.named_parameters(), opt.lr, opt.weight_decay, opt.lr_by_prefix)
+    return Trainer(model, contrastive_loss_fn, batches, groups, train, run_config=run_config)
 
 
 def tower_state_dict(dual_encoder) -> dict[str, torch.Tensor]:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from longva.niah.evaluator import PositionFn
-from longva.niah.sources import EmbedFn, Source
+from longva.niah.sequence import EmbedFn, Source
 
 
 @dataclass(frozen=True)

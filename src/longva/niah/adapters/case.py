@@ -16,12 +16,10 @@ import numpy as np
 from longva.niah.embedding_cache import FrameStore
 from longva.niah.evaluator import Cell
 from longva.niah.grid import Grid
-from longva.niah.sources import Source
-from longva.niah.tasks.builder import build_vniah
-from longva.niah.tasks.prompts import tokenize_items
+from longva.niah.sequence import Source
+from longva.niah.tasks.builder import HAY, POST, PRE, build_vniah
+from longva.niah.tasks.prompts import safe_tokenize, tokenize_items
 from longva.niah.tasks.spec import TaskSet
-from longva.niah.text_niah import safe_tokenize
-from longva.niah.vniah import HAY, POST, PRE
 
 
 def encode_case(adapter, hay_frames: Sequence, needles: Sequence[Sequence]):

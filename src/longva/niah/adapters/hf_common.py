@@ -15,7 +15,7 @@ from longva.niah.adapters.base import Piece, TextLM, VideoPiece, VideoPrompt, st
 from longva.niah.adapters.chat import load_chat_template, split_template
 from longva.niah.adapters.frames import FrameProcessing, load_processing
 from longva.niah.embedding_cache import module_fingerprint
-from longva.niah.text_niah import safe_tokenize
+from longva.niah.tasks.prompts import safe_tokenize
 
 
 @dataclass

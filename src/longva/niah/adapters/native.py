@@ -17,7 +17,7 @@ import torch
 
 from longva.niah.adapters.base import Piece, VideoAdapter, VideoPiece
 from longva.niah.evaluator import Cell, CellResult
-from longva.niah.sources import Source
+from longva.niah.sequence import Source
 
 
 def cell_pieces(

@@ -39,8 +39,7 @@ from longva.niah.adapters.hf_common import (
     text_lm,
     visual_key,
 )
-from longva.niah.sequence import Runs
-from longva.niah.sources import Source
+from longva.niah.sequence import Runs, Source
 
 DEFAULTS = FrameProcessing(size={"shortest_edge": 128 * 28 * 28, "longest_edge": 768 * 28 * 28})
 ENCODE_CHUNK = 8  # temporal patches through the encoder at once

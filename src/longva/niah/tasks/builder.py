@@ -7,8 +7,9 @@ haystack units, inserts placed by `spec.placements(inserts, d, U)`:
     pre + hay[0:k1] + needle_a + hay[k1:k2] + needle_b + ... + hay[kn:U] + [tail] + question_q
         + post + [answer_q]
 
-With one insert per item and one query (the original), this is exactly `vniah.vniah_cells` /
-`vniah_sources` (same runs, same source names, same keys). Source names: `pre`, `post`,
+With one insert per item and one query (`single_items`), this is the original's layout (dossier
+§3.5): pre + hay[0:k] + needle_n + hay[k:T] + question_n + post, k = int(d * T); the needle is
+inserted (T + 1 visual frames), not substituted. Source names: `pre`, `post`,
 `hay`, `tail`, `needle:v` (visual v), `question:c`, `answer:c` (c = the query's index among
 all queries of a grid point, also the cell key's first field and the record's `needle`).
 Every query of an item shares the item's video, so with trie order its KV cache is computed
@@ -26,13 +27,11 @@ from longva.niah.embedding_cache import FrameStore
 from longva.niah.evaluator import Cell
 from longva.niah.grid import Grid
 from longva.niah.results import cell_key
-from longva.niah.sequence import Run, normalize
-from longva.niah.sources import EmbedFn, FrameSource, Source, TensorSource, text_source
-from longva.niah.tasks.prompts import ItemPrompt
-from longva.niah.tasks.spec import placements
-from longva.niah.vniah import HAY, POST, PRE
+from longva.niah.sequence import EmbedFn, FrameSource, Run, Source, TensorSource, interleave, normalize, text_source
+from longva.niah.tasks.prompts import ItemPrompt, NeedlePrompt, Query
+from longva.niah.tasks.spec import Insert, placements
 
-TAIL = "tail"
+PRE, POST, HAY, TAIL = "pre", "post", "hay", "tail"
 
 
 def build_vniah(
@@ -92,12 +91,11 @@ def build_vniah(
 
 
 def _video_runs(item: ItemPrompt, depth: float, units: int, tpu: int, sources, tail: bool):
-    runs, at = [], 0
+    inserts = []
     for k, n in placements(item.inserts, depth, units):
         name = f"needle:{item.inserts[n].visual}"
-        runs += [Run(HAY, at * tpu, k * tpu), Run(name, 0, len(sources[name]))]
-        at = k
-    runs.append(Run(HAY, at * tpu, units * tpu))
+        inserts.append((k, Run(name, 0, len(sources[name]))))
+    runs = interleave(HAY, inserts, units, tpu)
     if tail:
         runs.append(Run(TAIL, 0, len(sources[TAIL])))
     return runs
@@ -133,11 +131,8 @@ def _check_lengths(grid: Grid, frames_per_unit: int) -> None:
         )
 
 
-def single_items(needles: Sequence) -> list[ItemPrompt]:
-    """`vniah.NeedlePrompt`s as single-task items: needle n = visual n = query n."""
-    from longva.niah.tasks.prompts import Query
-    from longva.niah.tasks.spec import Insert
-
+def single_items(needles: Sequence[NeedlePrompt]) -> list[ItemPrompt]:
+    """The original single-needle task as items: needle n = visual n = query n."""
     return [
         ItemPrompt(
             n.id, (Insert(i),), (Query(n.question_ids, n.answer_ids, n.answer_text, n.is_option),)

@@ -40,6 +40,24 @@ class ItemPrompt:
     queries: tuple[Query, ...]
 
 
+@dataclass(frozen=True)
+class NeedlePrompt:
+    """One needle of the original single-needle V-NIAH, tokenised (`builder.single_items`)."""
+
+    id: str
+    question_ids: tuple[int, ...]
+    answer_ids: tuple[int, ...]
+    answer_text: str = ""
+    is_option: bool = False
+
+
+def safe_tokenize(tokenizer, text: str) -> list[int]:
+    """encode() without a leading BOS (the original's safe_tokenize)."""
+    ids = list(tokenizer.encode(text))
+    bos = getattr(tokenizer, "bos_token_id", None)
+    return ids[1:] if bos is not None and ids and ids[0] == bos else ids
+
+
 def rotations(q: Question) -> list[tuple[str, str]]:
     """(prompt, answer letter) per rotation of q's options (or choices)."""
     candidates = q.options or q.choices

@@ -9,8 +9,8 @@ original: `all_accuracies.json`, `avg_accuracy.txt`, `heatmap.png`.
 from __future__ import annotations
 
 from longva.niah.grid import DEPTH_DECIMALS, Grid
-from longva.niah.results import VNIAH, ResultStore
-from longva.utils.io import atomic_write_json, atomic_write_text
+from longva.niah.layout import VNIAH
+from longva.niah.results import ResultStore
 
 
 def group_key(record: dict) -> tuple:
@@ -40,18 +40,4 @@ def task_entries(records: list[dict], grid: Grid, cells_per_point: int) -> list[
 def summarize_tasks(
     store: ResultStore, grid: Grid, cells_per_point: int, title: str | None = None
 ) -> dict:
-    from longva.niah.plot import plot_heatmap
-
-    entries = task_entries(store.records(), grid, cells_per_point)
-    atomic_write_json(store.out / "all_accuracies.json", entries, indent=4)
-    avg = sum(e["Score"] for e in entries) / len(entries) if entries else float("nan")
-    atomic_write_text(store.out / "avg_accuracy.txt", f"Average Accuracy: {avg}\n")
-    if entries:
-        plot_heatmap(entries, store.out / "heatmap.png", VNIAH, title)
-    expected = len(grid.lengths) * len(grid.depths)
-    return {
-        "average": avg,
-        "cells": len(entries),
-        "expected_cells": expected,
-        "complete": len(entries) == expected,
-    }
+    return store.write_summary(task_entries(store.records(), grid, cells_per_point), grid, title)

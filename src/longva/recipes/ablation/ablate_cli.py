@@ -84,7 +84,7 @@ def run_command(
         compiled.raise_if_unresolved()  # non-zero exit when anything is unresolved
         return
     compiled.raise_if_unresolved()  # refuse before any compute
-    from longva.ablation.report_text import tables
+    from longva.ablation.report_output import tables
     from longva.recipes.ablation.adapter import run_recipe_ablation
     from longva.utils.progress import console
 
@@ -110,7 +110,7 @@ def parse_command(
         return
     from rich.console import Console
 
-    from longva.ablation.report_text import print_plan
+    from longva.ablation.report_output import print_plan
 
     print_plan(parsed, Console())
 
@@ -144,7 +144,7 @@ def _base(recipe: Path | None, base_set: list[str], quick: bool):
     """The base recipe: a file, or the defaults (`quick_config()` with --quick), plus --base-set."""
     from longva.ablation.errors import CompileError
     from longva.ablation.items import parse_assignments
-    from longva.recipes.ablation.ablation_base import RecipeView
+    from longva.recipes.ablation.adapter import RecipeView
 
     base = RecipeView.from_file(recipe) if recipe else RecipeView.default(quick=quick)
     overrides: dict = {}
@@ -161,7 +161,7 @@ def _base(recipe: Path | None, base_set: list[str], quick: bool):
 
 
 def _explicit(parsed, variant_map: Path | None, sets: list[str], parts: list[str]):
-    from longva.ablation.overrides import ExplicitOverrides, load_variant_map, parse_part, parse_set
+    from longva.ablation.items import ExplicitOverrides, load_variant_map, parse_part, parse_set
 
     explicit = load_variant_map(variant_map) if variant_map else ExplicitOverrides()
     names = [e.name for e in parsed.entries]
@@ -179,7 +179,7 @@ def _show_compiled(compiled, as_json: bool) -> None:
         return
     from rich.console import Console
 
-    from longva.ablation.report_text import print_compiled
+    from longva.ablation.report_output import print_compiled
 
     print_compiled(compiled, Console())
 

@@ -1,6 +1,7 @@
 """The LongVA recipe's adapter to the ablation engine: `register(registry)` adds its knobs, value
 phrasings, stage qualifiers, metrics (with their evaluators) and target, explicitly; importing
-this module registers nothing.
+this module registers nothing. The base every plan is compiled against, `RecipeView` (the demo
+recipe at the ablation base's scale), is section `ablation_base` below.
 
     registry = Registry(); register(registry)                 # or: registry = longva_registry()
     compiled = compile_recipe_plan(load_plan("plan.md"))      # against RecipeView.default()
@@ -10,17 +11,22 @@ this module registers nothing.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from longva.ablation.compiler import CompiledPlan, compile_plan
 from longva.ablation.execution import AblationRun, OnRunDone, run_ablation
-from longva.ablation.overrides import ExplicitOverrides
+from longva.ablation.items import ExplicitOverrides
 from longva.ablation.plan import Plan
 from longva.ablation.registry import Registry
-from longva.recipes.ablation.ablation_base import RecipeView
+from longva.ablation.target import ConfigView
+from longva.model.config import LongVAConfig
 from longva.recipes.ablation.phrasings import RECOGNISERS
 from longva.recipes.ablation.recipe_knobs import KNOBS, STAGE_QUALIFIERS
 from longva.recipes.ablation.recipe_metrics import METRICS
 from longva.recipes.ablation.recipe_target import RecipeTarget
+from longva.recipes.ablation.visual_tokens import FRAMES_PATH, iso_token_frames, tokens_per_frame
+from longva.recipes.config import RecipeConfig, quick_config
+from longva.utils.dataclass_config import load_config, set_path
 
 
 def register(registry: Registry) -> Registry:
@@ -66,3 +72,59 @@ def run_recipe_ablation(compiled: CompiledPlan, out_dir: Path | str | None = Non
 def default_out_dir(compiled: CompiledPlan) -> Path:
     stem = Path(compiled.plan.source).stem if compiled.plan.source else "plan"
     return Path("runs") / "ablate" / stem
+
+
+# ---- ablation_base --------------------------------------------------------------------------------
+# The base recipe ablations run on: the toy LongVA recipe with a 48 px tower.
+#
+# The recipe's 32 px tower gives a 4x4 patch map, on which pooling kernels 3 and 5 (the kernels
+# LongVA's plans ablate) would collapse or not fit: ablations run at 48 px (6x6 patches, 9 tokens
+# per frame), with the alignment images' grid caps and the V-NIAH frame counts scaled by 4/9 so the
+# visual-token lengths stay the recipe's.
+
+
+ABLATION_IMAGE_SIZE = 48  # 48 px / patch 8 = a 6x6 patch map
+
+
+class RecipeView(ConfigView):
+    """A `RecipeConfig` as the ablation compiler sees it."""
+
+    @classmethod
+    def default(cls, quick: bool = False) -> RecipeView:
+        if quick:
+            config = set_path(quick_config(), "model.vision.hf_config.image_size", ABLATION_IMAGE_SIZE)
+            return cls(config, origin=f"quick_config(), tower at {ABLATION_IMAGE_SIZE} px")
+        return cls(ablation_base(RecipeConfig()), origin=f"RecipeConfig() defaults, tower at {ABLATION_IMAGE_SIZE} px"
+                                                         " at the recipe's visual-token lengths")
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> RecipeView:
+        return cls(load_config(RecipeConfig, path), origin=str(path))
+
+    def model_config(self) -> LongVAConfig:
+        return self.config.model
+
+    def canonical(self, tree: dict[str, Any]) -> dict[str, Any]:
+        pooling = tree.get("model", {}).get("pooling")
+        if isinstance(pooling, dict) and pooling.get("stride") is None:
+            pooling["stride"] = pooling.get("kernel")  # stride None means stride = kernel
+        return tree
+
+
+def ablation_base(recipe: RecipeConfig) -> RecipeConfig:
+    """`recipe` with the 48 px tower, at the recipe's own visual-token lengths.
+
+    48 px gives 9 tokens per grid instead of 4, so the alignment images' grid caps and the V-NIAH
+    frame counts are scaled by 4/9: the base aligns on images of <= 126 visual tokens (recipe:
+    128) and is tested on haystacks of 72..1,800 tokens (recipe: 68..1,796). Kept at the
+    recipe's grid and frame counts, its images would exceed the S0 context and its haystacks
+    double in length (an earlier recipe's base reached V-NIAH 0.59 that way, failing even
+    inside the S0 context)."""
+    ours = tokens_per_frame(RecipeView(recipe, "recipe"))
+    config = set_path(recipe, "model.vision.hf_config.image_size", ABLATION_IMAGE_SIZE)
+    theirs = tokens_per_frame(RecipeView(config, "ablation"))
+    align = recipe.stages.s2_align
+    for path, grids in (("max_grids", align.max_grids), ("easy_max_grids", align.easy_max_grids)):
+        scaled = iso_token_frames([grids], ours, theirs)[0]  # the same iso-token rounding as the frames
+        config = set_path(config, f"stages.s2_align.{path}", max(align.min_grids, scaled))
+    return set_path(config, FRAMES_PATH, iso_token_frames(recipe.eval.vniah.frames, ours, theirs))

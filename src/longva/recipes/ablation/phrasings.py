@@ -1,5 +1,5 @@
 """Value phrasings of the LongVA knobs (`RECOGNISERS`, registered in order by `adapter.register`;
-the generic recognisers of `longva.ablation.recognisers` run after them).
+the generic recognisers of `longva.ablation.knobs` run after them).
 
 Every recogniser reads `item.text` (lowercase, markers stripped) and returns param overrides
 with notes that state the defaults it chose, so the compile table shows exactly what runs.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from longva.ablation.items import Item
-from longva.ablation.recognisers import Context, Recogniser, Resolution, UnsupportedValue
+from longva.ablation.knobs import Context, Recogniser, Resolution, UnsupportedValue
 from longva.recipes.ablation.visual_tokens import tokens_per_frame
 from longva.train.schedules import known_schedules
 

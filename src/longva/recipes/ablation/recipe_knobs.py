@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from longva.ablation.knobs import BoundKnob, CountScaling, Knob, StageQualifier
-from longva.ablation.recognisers import UnsupportedValue
+from longva.ablation.knobs import BoundKnob, CountScaling, Knob, StageQualifier, UnsupportedValue
 from longva.ablation.target import ConfigView
 from longva.recipes.ablation.visual_tokens import COUNT_RULE, near_square_count, tokens_per_frame
 from longva.recipes.stage_inputs import TRAINING_STAGES

@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from longva.ablation.metric_registry import MetricSpec, data_dir, external
+from longva.ablation.registry import MetricSpec, data_dir, external
 from longva.eval.videomme import available, evaluate
 from longva.recipes.ablation.recipe_target import RecipeRun
 from longva.recipes.metrics import text_numbers, vniah_numbers
-from longva.recipes.runner import StageResult, load_cells, load_train_metrics
+from longva.recipes.stage_runner import StageResult, load_cells, load_train_metrics
 
 VIDEOMME_FRAMES = 128  # the paper's Video-MME setting
 

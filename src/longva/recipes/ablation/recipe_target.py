@@ -19,8 +19,8 @@ from longva.ablation.errors import CompileError
 from longva.ablation.result_tables import Column, metric_value
 from longva.ablation.target import ConfigView, Target
 from longva.recipes.ablation.visual_tokens import FRAMES_PATH, GRID_POLICIES, budget, vniah_grid
-from longva.recipes.runner import RecipeRunner, StageResult
 from longva.recipes.stage_inputs import STAGE_ORDER, TRAINING_STAGES, stages_reading
+from longva.recipes.stage_runner import RecipeRunner, StageResult
 
 EVAL = "eval"  # the evaluation stages (eval_vniah, eval_text_niah, ...) as the tables show them
 BUCKETS = (("within_s0_context", "≤ S0 ctx"), ("beyond_s0_context", "> S0 ctx"),

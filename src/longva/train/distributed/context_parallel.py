@@ -31,7 +31,9 @@ def shard_for_context_parallel(tensor: torch.Tensor, dim: int, rank: int, world:
     """Keep chunks (r, 2W-1-r) of `tensor` along `dim` (its length must divide by 2W)."""
     length = tensor.shape[dim]
     if length % (2 * world):
-        raise ValueError(f"context parallel: length {length} along dim {dim} is not a multiple of 2*world = {2 * world}")
+        raise ValueError(
+            f"context parallel: length {length} along dim {dim} is not a multiple of 2*world = {2 * world}"
+        )
     chunks = tensor.chunk(2 * world, dim=dim)
     first, second = zigzag_chunks(rank, world)
     return torch.cat([chunks[first], chunks[second]], dim=dim)
@@ -78,9 +80,13 @@ def _attention(module, query, key, value, attention_mask, dropout=0.0, scaling=N
     """transformers attention function: q (B, H, L, D), k/v (B, Hkv, L, D) -> ((B, L, H, D), None)."""
     group = getattr(module, _GROUP_ATTR, None)
     if group is None:
-        raise RuntimeError(f"{type(module).__name__} uses {ATTN_NAME} without a process group; call apply_context_parallel")
+        raise RuntimeError(
+            f"{type(module).__name__} uses {ATTN_NAME} without a process group; call apply_context_parallel"
+        )
     if attention_mask is not None:
-        raise ValueError("zigzag ring attention supports causal attention without a mask only; pack sequences instead of padding")
+        raise ValueError(
+            "zigzag ring attention supports causal attention without a mask only; pack sequences instead of padding"
+        )
     if is_causal is False or dropout or kwargs.get("sliding_window") or kwargs.get("softcap"):
         raise ValueError("zigzag ring attention supports causal, dropout-free, full attention only")
     if query.is_cuda and _ring_flash_available():
@@ -103,7 +109,12 @@ def _ring_flash(query, key, value, scaling, group):  # pragma: no cover - needs 
     from ring_flash_attn import zigzag_ring_flash_attn_func
 
     out = zigzag_ring_flash_attn_func(
-        query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2), softmax_scale=scaling, causal=True, group=group
+        query.transpose(1, 2),
+        key.transpose(1, 2),
+        value.transpose(1, 2),
+        softmax_scale=scaling,
+        causal=True,
+        group=group,
     )
     return out.transpose(1, 2)
 

@@ -30,7 +30,8 @@ class DataParallelSlice:
             return value
         if value.shape[0] % self.dp_size:
             raise ConfigError(
-                f"data.batch_size: {value.shape[0]} rows of {key!r} do not split over {self.dp_size} data-parallel ranks"
+                f"data.batch_size: {value.shape[0]} rows of {key!r} do not split over {self.dp_size} data-parallel "
+                "ranks"
             )
         per = value.shape[0] // self.dp_size
         return value[self.dp_rank * per : (self.dp_rank + 1) * per]

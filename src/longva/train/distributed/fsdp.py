@@ -18,11 +18,15 @@ def decoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
         names.update(getattr(module, "_no_split_modules", None) or [])
     layers = [m for m in model.modules() if type(m).__name__ in names]
     if not layers:  # fall back to the usual `model.layers` ModuleList
-        layers = [m for name, m in model.named_modules() if name.rsplit(".", 1)[-1].isdigit() and ".layers." in f".{name}"]
+        layers = [
+            m for name, m in model.named_modules() if name.rsplit(".", 1)[-1].isdigit() and ".layers." in f".{name}"
+        ]
     return layers
 
 
-def apply_fsdp(model: torch.nn.Module, mesh, param_dtype: torch.dtype | None = None, reshard_after_forward: bool = True):
+def apply_fsdp(
+    model: torch.nn.Module, mesh, param_dtype: torch.dtype | None = None, reshard_after_forward: bool = True
+):
     """Shard `model` in place with FSDP2 over a 1-D device mesh; returns it.
 
     `param_dtype` (e.g. bf16) makes FSDP cast the gathered parameters for compute while the

@@ -89,7 +89,15 @@ def block_backward(do, q, k, v, out, lse, scale: float, causal: bool):
         b, hkv, g, lq, d = q.shape
         qf, kf, vf = _flat(q, k, v)
         dq, dk, dv = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
-            do.reshape(qf.shape), qf, kf, vf, out.reshape(qf.shape), lse.reshape(qf.shape[:-1]), 0.0, causal, scale=scale
+            do.reshape(qf.shape),
+            qf,
+            kf,
+            vf,
+            out.reshape(qf.shape),
+            lse.reshape(qf.shape[:-1]),
+            0.0,
+            causal,
+            scale=scale,
         )
         fold = (b, hkv, g, k.shape[-2], d)  # sum the G query heads' grads into their KV head
         return dq.view(q.shape), dk.view(fold).sum(2), dv.view(fold).sum(2)
@@ -113,7 +121,8 @@ def _merge(out, lse, block_out, block_lse, rows: slice):
     old_lse = lse[..., rows]
     new_lse = torch.logaddexp(old_lse, block_lse)
     out[..., rows, :] = (
-        out[..., rows, :] * torch.exp(old_lse - new_lse)[..., None] + block_out * torch.exp(block_lse - new_lse)[..., None]
+        out[..., rows, :] * torch.exp(old_lse - new_lse)[..., None]
+        + block_out * torch.exp(block_lse - new_lse)[..., None]
     )
     lse[..., rows] = new_lse
 
@@ -126,8 +135,16 @@ class _Ring:
         self.group = group
         self.world = dist.get_world_size(group)
         self.rank = dist.get_rank(group)
-        self.next = dist.get_global_rank(group, (self.rank + 1) % self.world) if group is not None else (self.rank + 1) % self.world
-        self.prev = dist.get_global_rank(group, (self.rank - 1) % self.world) if group is not None else (self.rank - 1) % self.world
+        self.next = (
+            dist.get_global_rank(group, (self.rank + 1) % self.world)
+            if group is not None
+            else (self.rank + 1) % self.world
+        )
+        self.prev = (
+            dist.get_global_rank(group, (self.rank - 1) % self.world)
+            if group is not None
+            else (self.rank - 1) % self.world
+        )
 
     def start(self, tensor: torch.Tensor):
         """Start sending `tensor` on; returns (receive buffer, requests)."""

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from longva.train.loss import chunked_cross_entropy, chunked_cross_entropy_sum
+from longva.model.loss import chunked_cross_entropy, chunked_cross_entropy_sum, next_token_loss
 
 
 def _inputs(dtype, b=2, length=37, h=16, v=53, seed=0):
@@ -95,3 +95,37 @@ def test_bf16_autocast_close_to_fp32():
     out.backward()
     assert out.dtype == torch.float32 and weight.grad.dtype == torch.float32
     assert abs(out.item() - ref.item()) < 0.05 * abs(ref.item())
+
+
+def _plain_next_token_loss(hidden, weight, labels):
+    """What the LongVA forward computed before: every row's logits kept for autograd."""
+    targets = labels[:, 1:]
+    mask = targets != -100
+    logits = hidden[:, :-1][mask] @ weight.T  # (N, V), all of them alive until backward
+    return F.cross_entropy(logits.float(), targets[mask], reduction="sum") / int(mask.sum())
+
+
+@pytest.mark.parametrize("chunk", [5, 1024])
+def test_next_token_loss_is_the_plain_loss_without_keeping_the_logits(chunk):
+    g = torch.Generator().manual_seed(0)
+    hidden0, weight0 = torch.randn(2, 30, 16, generator=g), torch.randn(50, 16, generator=g)
+    labels = torch.randint(0, 50, (2, 30), generator=g)
+    labels[:, :12] = -100  # a prompt: only the answer is supervised
+    out = []
+    for fn in (_plain_next_token_loss, lambda h, w, y: next_token_loss(h, w, y, chunk_size=chunk)):
+        hidden, weight = hidden0.clone().requires_grad_(), weight0.clone().requires_grad_()
+        saved: list[int] = []
+
+        def pack(t, saved=saved):
+            saved.append(t.numel())
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            loss = fn(hidden, weight, labels)
+        loss.backward()
+        out.append((loss.detach(), hidden.grad, weight.grad, max(saved)))
+    (loss_a, gh_a, gw_a, saved_a), (loss_b, gh_b, gw_b, saved_b) = out
+    assert torch.allclose(loss_a, loss_b, rtol=1e-6) and torch.allclose(gh_a, gh_b, atol=1e-6)
+    assert torch.allclose(gw_a, gw_b, atol=1e-6)
+    n_rows = int((labels[:, 1:] != -100).sum())
+    assert saved_a >= n_rows * 50 and saved_b < n_rows * 50  # no (N, V) logits kept for backward

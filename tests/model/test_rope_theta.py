@@ -7,7 +7,7 @@ import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from longva.errors import ConfigError
-from longva.train.rope import get_rope_theta, set_rope_theta, with_rope_theta
+from longva.model.rope import get_rope_theta, set_rope_theta, with_rope_theta
 
 
 def _lm(theta=1e4, tied=True):

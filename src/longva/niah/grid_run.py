@@ -1,6 +1,9 @@
-"""One NIAH run: resume, trie order, rank split, progress bar, per-cell records, summary.
+"""One NIAH grid run: resume, trie order, rank split, progress bar, per-cell records, summary.
 
-Shared by V-NIAH and text NIAH: they differ only in how cells and sources are built.
+Shared by V-NIAH and text NIAH: they differ only in how cells and sources are built. Under
+torchrun each rank takes a contiguous slice of the trie-ordered unfinished cells, balanced by
+the tokens each would prefill (a round-robin split would destroy the KV sharing), appends to its
+own JSONL, and rank 0 writes the summary after a barrier. Works with gloo (CPU) and nccl.
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from rich.progress import TextColumn
 
-from longva.niah.distributed import barrier, partition, world
 from longva.niah.evaluator import (
     Cell,
     CellResult,
@@ -22,13 +25,17 @@ from longva.niah.evaluator import (
     order_cells,
 )
 from longva.niah.grid import Grid
-from longva.niah.results import Layout, ResultStore, cell_key
-from longva.niah.sequence import new_tokens
-from longva.niah.sources import Source
+from longva.niah.layout import Layout
+from longva.niah.results import ResultStore, cell_key
+from longva.niah.sequence import Source, new_tokens
+from longva.utils.distributed import barrier, world
+from longva.utils.progress import make_progress
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunPlan:
+    """Everything a grid run needs (keywords only: 15 fields, most optional)."""
+
     lm: torch.nn.Module
     sources: Mapping[str, Source]
     cells: Sequence[Cell]  # every cell of the grid; keys are `results.cell_key`
@@ -62,6 +69,25 @@ def record(result: CellResult, mode: str, decode) -> dict:
         mode=mode,
     )
     return rec
+
+
+def partition(costs: Sequence[int], parts: int) -> list[tuple[int, int]]:
+    """Split indices 0..len(costs) into `parts` contiguous [a, b) ranges of about equal cost.
+
+    Boundary j is where the running cost first reaches j/parts of the total; empty ranges are
+    allowed (more ranks than cells).
+    """
+    total = sum(max(c, 0) for c in costs) or 1
+    bounds, running, j = [0], 0, 1
+    for i, c in enumerate(costs):
+        running += max(c, 0)
+        while j < parts and running >= total * j / parts:
+            bounds.append(i + 1)
+            j += 1
+    while len(bounds) < parts:
+        bounds.append(len(costs))
+    bounds.append(len(costs))
+    return [(bounds[r], bounds[r + 1]) for r in range(parts)]
 
 
 def my_cells(cells: Sequence[Cell], done: set, rank: int, world_size: int) -> list[Cell]:
@@ -99,10 +125,6 @@ def run_plan(plan: RunPlan, progress_label: str = "NIAH") -> dict | None:
 def _evaluate_with_progress(
     plan: RunPlan, store: ResultStore, cells: list[Cell], label: str
 ) -> None:
-    from rich.progress import TextColumn
-
-    from longva.utils.progress import make_progress
-
     tokens, t0 = 0, time.perf_counter()
     with make_progress(TextColumn("{task.fields[rate]}")) as progress:
         task = progress.add_task(label, total=len(cells), rate="")

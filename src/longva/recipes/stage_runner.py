@@ -168,7 +168,9 @@ class RecipeRunner:
         def compute(work: Path) -> dict:
             torch.set_num_threads(cfg.threads)
             processor = LongVAProcessor(self.tokenizer, cfg.model)
-            summary = run_text_niah(load_lm(lm_stage.path / "lm"), processor, cfg.eval.text_niah, cfg.text, cfg.seed, work, label)
+            summary = run_text_niah(
+                load_lm(lm_stage.path / "lm"), processor, cfg.eval.text_niah, cfg.text, cfg.seed, work, label
+            )
             return {"summary": summary}
 
         return self._stage("eval_text_niah", subset, {"lm": lm_stage.key}, compute)

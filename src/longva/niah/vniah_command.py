@@ -1,46 +1,79 @@
-"""`longva niah run`: any task family on any adapter, from folders to results.
+"""`longva niah run`: any task family on any adapter, from options to results.
 
 Order of work, so bad input fails in a second and before any model is loaded: mode, task and
 grid spec -> needles (generated once into <out>/needles, or loaded) -> haystack length -> model
-type (flag or config.json) -> model -> frame size -> embeddings (cached) -> cells -> evaluation
--> summary. The original single-needle LongVA run keeps its cells, numbers and run.json.
+type (flag or config.json) -> model -> frame size -> embeddings (cached) -> cells
+(`tasks.builder.build_vniah`) -> evaluation (`grid_run.run_plan`) -> summary. The original
+single-needle LongVA run keeps its cells, numbers and run.json.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from longva.errors import InputError
-from longva.niah.distributed import barrier, init_from_env, world
-from longva.niah.embedding_cache import EmbeddingCache, file_fingerprint, weights_fingerprint
+from longva.model.rope import set_rope_theta
+from longva.niah.adapters import check_model_type, detect_model_type, load_adapter
+from longva.niah.embedding_cache import (
+    EmbeddingCache,
+    default_cache_dir,
+    file_fingerprint,
+    weights_fingerprint,
+)
 from longva.niah.evaluator import GenerateConfig
 from longva.niah.grid import make_grid
+from longva.niah.grid_run import RunPlan, run_plan
 from longva.niah.haystack import check_length, open_haystack
-from longva.niah.results import VNIAH
-from longva.niah.runner import RunPlan, run_plan
-from longva.niah.runtime import default_cache_dir, resolve_device
+from longva.niah.layout import VNIAH
 from longva.niah.tasks import family, generate_task, load_task
 from longva.niah.tasks.builder import build_vniah
-from longva.niah.tasks.prompts import SCORING, asked, tokenize_items
+from longva.niah.tasks.prompts import SCORING, asked, safe_tokenize, tokenize_items
 from longva.niah.tasks.spec import TaskSet
 from longva.niah.tasks.summary import summarize_tasks
-from longva.niah.text_niah import safe_tokenize
 from longva.niah.visuals import embed_haystack, embed_visuals, first_frame_hw
+from longva.utils.device import parse_dtype, resolve_device
+from longva.utils.distributed import barrier, init_parallel, world
 from longva.utils.io import atomic_write_json, atomic_write_text
 
 
-def run_tasks(opts) -> dict | None:
-    """Run `opts` (a `vniah_run.VNIAHOptions`); rank 0 returns the summary."""
-    from longva.niah.adapters import check_model_type, detect_model_type
+@dataclass
+class VNIAHOptions:
+    model: Path
+    out: Path
+    haystack: str = "synthetic"  # a video path, a frame folder, or "synthetic"
+    needles: str = "synthetic"  # a needle folder or "synthetic"
+    frames: str | None = None  # grid spec; None = the preset's
+    depths: str | None = None
+    preset: str = "original"
+    mode: str = "exact"  # exact | generate | mc
+    rope_theta: float | None = None
+    chunk_size: int = 1024
+    cache_dir: Path | None = None
+    fps: float = 1.0
+    haystack_frames: int | None = None  # sample N frames uniformly instead of fps
+    synthetic: dict = field(default_factory=dict)  # SyntheticHaystack options
+    needle_options: dict = field(default_factory=dict)  # generate_needles options (single)
+    max_new_tokens: int = 16
+    dtype: str | None = None
+    device: str = "cpu"
+    max_cells: int | None = None
+    model_type: str = "auto"  # or one of adapters.MODEL_TYPES
+    task: str = "single"  # one of tasks.TASKS
+    task_options: dict = field(default_factory=dict)  # the family generator's options
+    label: str | None = None  # the model's name in comparisons (default: the folder name)
 
+
+def run_vniah(opts: VNIAHOptions) -> dict | None:
+    """Run (or resume) a V-NIAH task; rank 0 returns the summary."""
     if opts.mode not in SCORING:
         raise InputError(f"--mode {opts.mode!r} is unknown; expected one of {', '.join(SCORING)}")
     family(opts.task)  # an unknown task fails here
     if opts.model_type not in (None, "auto"):
         check_model_type(opts.model_type)
     grid = make_grid(opts.frames, opts.depths, opts.preset, "--frames")
-    init_from_env()
+    init_parallel()
     rank, _ = world()
     tasks = _tasks(opts, rank)
     synthetic = {k: v for k, v in opts.synthetic.items() if v is not None}
@@ -79,19 +112,19 @@ def run_tasks(opts) -> dict | None:
     per_point = len(cells) // len(grid.points())
     title = None if _legacy(opts, model_type) else f"{opts.label or opts.model.name} · {opts.task}"
     plan = RunPlan(
-        adapter.lm,
-        sources,
-        cells,
-        grid,
-        per_point,
-        VNIAH,
-        opts.out,
-        settings,
-        mode,
-        opts.chunk_size,
-        gen if mode == "generate" else None,
-        adapter.decode,
-        opts.max_cells,
+        lm=adapter.lm,
+        sources=sources,
+        cells=cells,
+        grid=grid,
+        n_needles=per_point,
+        layout=VNIAH,
+        out_dir=opts.out,
+        settings=settings,
+        mode=mode,
+        chunk_size=opts.chunk_size,
+        generate=gen if mode == "generate" else None,
+        decode=adapter.decode,
+        max_cells=opts.max_cells,
         position_fn=adapter.position_fn(sources),
         summarize=lambda store: summarize_tasks(store, grid, per_point, title),
     )
@@ -99,16 +132,10 @@ def run_tasks(opts) -> dict | None:
 
 
 def _load(opts, model_type: str):
-    from longva.niah.adapters import load_adapter
-    from longva.niah.models import resolve_dtype
-
     device = resolve_device(opts.device)
-    adapter = load_adapter(
-        opts.model, model_type, resolve_dtype(opts.dtype, device), device, opts.fps
-    )
+    dtype = parse_dtype(opts.dtype or "auto", device)
+    adapter = load_adapter(opts.model, model_type, dtype, device, opts.fps)
     if opts.rope_theta is not None:
-        from longva.train.rope import set_rope_theta
-
         set_rope_theta(adapter.lm, opts.rope_theta)
     return adapter
 

@@ -17,8 +17,8 @@ import torch
 from longva.data.indexed import IndexedBatches
 from longva.data.text_sources import TokenizerAdapter
 from longva.errors import ConfigError
+from longva.model.prompt import IGNORE_INDEX
 
-IGNORE_INDEX = -100
 FILLER_WORDS = (
     "grass sky sun river stone tree cloud wind rain field road house light night day green blue "
     "yellow warm cold slow fast small big old new here there again and back we go".split()

@@ -72,7 +72,9 @@ def with_rope_theta(model: torch.nn.Module, theta: float) -> torch.nn.Module:
     _rebuild_rotary(new)
     leftover = [n for n, t in [*new.named_parameters(), *new.named_buffers()] if t.device.type == "meta"]
     if leftover:
-        raise ConfigError(f"with_rope_theta: cannot rebuild non-persistent tensors {leftover[:3]} of {type(model).__name__}")
+        raise ConfigError(
+            f"with_rope_theta: cannot rebuild non-persistent tensors {leftover[:3]} of {type(model).__name__}"
+        )
     new.train(model.training)
     return new
 

@@ -1,6 +1,7 @@
 """A toy alignment dataset + tiny starting weights, for `configs/train_align_toy.yaml` and tests.
 
-    python -m longva.train.align_toy runs/align_toy_data     # then: longva train align --config configs/train_align_toy.yaml
+    python -m longva.data.toy.align_folder runs/align_toy_data
+    longva train align --config configs/train_align_toy.yaml
 
 Writes, in seconds: `images/` (PNGs of one coloured square on a grey field, several aspect
 ratios, so UniRes picks different grid layouts), `conversations.json` (LLaVA multi-turn rows,
@@ -18,11 +19,12 @@ import torch
 from PIL import Image
 from transformers import AutoModelForCausalLM, CLIPVisionConfig, CLIPVisionModel
 
+from longva.data.toy.colours import COLOURS as PALETTE
 from longva.model.modeling_longva import build_lm_config
 from longva.model.tiny import build_tiny_tokenizer, tiny_longva_config
 from longva.utils.io import append_jsonl, atomic_write_json
 
-COLOURS = {"red": (220, 30, 30), "green": (30, 180, 60), "blue": (40, 60, 220), "yellow": (230, 210, 40)}
+COLOURS = {name: PALETTE[name] for name in ("red", "green", "blue", "yellow")}
 SIZES = [(64, 32), (32, 64), (48, 48), (96, 32)]  # (W, H)
 QUESTION = "What is the colour of the square?"
 

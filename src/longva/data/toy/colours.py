@@ -68,7 +68,9 @@ class PromptPieces:
     def __init__(self, processor, question: str, answers: list[str]):
         self.processor = processor
         self.question = question
-        self.full = {a: processor.encode_training_example([("user", "<image>" + question), ("assistant", a)]) for a in answers}
+        self.full = {
+            a: processor.encode_training_example([("user", "<image>" + question), ("assistant", a)]) for a in answers
+        }
         prompt = processor.encode_prompt([("user", "<image>" + question)])[0]
         cut = int((prompt == IMAGE_TOKEN_INDEX).nonzero())
         self.prefix = prompt[:cut]  # system + user header: before the haystack
@@ -94,7 +96,9 @@ class PromptPieces:
     def labels(self, answer: str, supervise: str = "template") -> torch.Tensor:
         return self.answer_only[answer] if supervise == "answer" else self.full[answer][1]
 
-    def example(self, answer: str, haystack: torch.Tensor, supervise: str = "template") -> tuple[torch.Tensor, torch.Tensor]:
+    def example(
+        self, answer: str, haystack: torch.Tensor, supervise: str = "template"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         ids, labels = self.full[answer][0], self.labels(answer, supervise)
         cut = int((ids == IMAGE_TOKEN_INDEX).nonzero())
         new_ids = torch.cat([ids[:cut], haystack, ids[cut + 1 :]])
@@ -126,7 +130,9 @@ class TextRetrievalTask:
         other = self.any_tokens[torch.from_numpy(rng.integers(len(self.any_tokens), size=n))]
         return torch.where(torch.from_numpy(rng.random(n) < self.random_fraction), other, words)
 
-    def haystack(self, rng: np.random.Generator, colour: str, n_tokens: int, depth: float, copies: int = 1) -> torch.Tensor:
+    def haystack(
+        self, rng: np.random.Generator, colour: str, n_tokens: int, depth: float, copies: int = 1
+    ) -> torch.Tensor:
         """Filler with the needle at `depth`; `copies` > 1 repeats it at random places (curriculum)."""
         needle = self.needles[colour]
         filler = self.filler_ids(rng, n_tokens - len(needle))
@@ -136,12 +142,21 @@ class TextRetrievalTask:
         k = int(depth * len(filler))
         return torch.cat([filler[:k], needle, filler[k:]])
 
-    def example(self, rng: np.random.Generator, seq_len: int, depth: float | None = None, colour: str | None = None, copies: int = 1):
+    def example(
+        self,
+        rng: np.random.Generator,
+        seq_len: int,
+        depth: float | None = None,
+        colour: str | None = None,
+        copies: int = 1,
+    ):
         colour = colour or list(COLOURS)[int(rng.integers(len(COLOURS)))]
         depth = float(rng.random()) if depth is None else depth
         n = seq_len - self.pieces.overhead(colour)
         if n < len(self.needles[colour]):
-            raise ConfigError(f"seq_len {seq_len} is too short for the prompt ({self.pieces.overhead(colour)} tokens) and a needle")
+            raise ConfigError(
+                f"seq_len {seq_len} is too short for the prompt ({self.pieces.overhead(colour)} tokens) and a needle"
+            )
         return self.pieces.example(colour, self.haystack(rng, colour, n, depth, copies), self.supervise)
 
     def batch(self, seed: int, index: int, seq_len: int, batch_size: int, copies: int = 1) -> dict[str, torch.Tensor]:
