@@ -23,6 +23,7 @@ from longva.recipes.config import RecipeConfig
 from longva.recipes.evaluation import run_text_niah, run_video_qa_proxy, run_vniah
 from longva.recipes.stage_inputs import stage_config
 from longva.recipes.stages import (
+    anchor_projector,
     build_tokenizer,
     fresh_vision_model,
     load_lm,
@@ -138,10 +139,12 @@ class RecipeRunner:
             torch.set_num_threads(cfg.threads)
             weights = load_file(str(tower.path / "tower.safetensors")) if tower else None
             model, processor = fresh_vision_model(cfg, self.tokenizer, load_lm(lm_stage.path / "lm"), scheme, weights)
+            anchored = anchor_projector(model, self.tokenizer, cfg.stages.s2_align, work / "anchor", cfg.seed + 3)
             history = train_align(model, processor, cfg.stages.s2_align, cfg.text.question, work, cfg.seed + 2)
             model.save_pretrained(work / "model", processor)
             final = history[-1] if history else {}
-            return {"final_loss": final.get("loss"), "tokens_per_frame": model.tokens_per_frame,
+            return {"final_loss": final.get("loss"), "anchor_final_loss": anchored[-1]["loss"] if anchored else None,
+                    "tokens_per_frame": model.tokens_per_frame,
                     "max_visual_tokens": cfg.stages.s2_align.max_grids * model.tokens_per_frame}
 
         return self._stage("s2_align", subset, upstream, compute)

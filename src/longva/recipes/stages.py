@@ -25,6 +25,8 @@ from longva.data.toy.colours import (
     AlignmentTask,
     CaptionedImages,
     TextRetrievalTask,
+    needle_batch,
+    needle_word_ids,
     tokenizer_corpus,
 )
 from longva.model.image_processing import normalise_pixels
@@ -41,8 +43,10 @@ from longva.recipes.config import (
     VisionPretrainConfig,
 )
 from longva.train.align_stage import align_trainer
+from longva.train.anchor_stage import anchor_trainer
 from longva.train.checkpoint import latest_checkpoint
 from longva.train.optim import OptimizerConfig
+from longva.train.schedules import LRScheduleConfig
 from longva.train.text_stage import lm_trainer
 from longva.train.trainer import Trainer, TrainerConfig
 from longva.train.vision_pretrain import build_dual_encoder, contrastive_trainer, tower_state_dict
@@ -191,6 +195,29 @@ def train_align(model: LongVAForCausalLM, processor, stage: AlignStageConfig, qu
 
     tcfg = _trainer_config(workdir, stage.steps, stage.lr, stage.lr_schedule, 0.0, 1.0, stage.checkpoint_every, seed)
     trainer = align_trainer(model, IndexedBatches(make), tcfg, parts, to_dict(stage), stage.vision_tower_lr)
+    return _fit(trainer, workdir)
+
+
+def anchor_batches(model: LongVAForCausalLM, tokenizer, stage: AlignStageConfig, seed: int) -> IndexedBatches:
+    """Needle frames and the token id of their colour's word (S2a's pairs)."""
+    vision, word_ids = model.config.vision, needle_word_ids(tokenizer)
+
+    def make(i):
+        pixels, colours = needle_batch(seed, i, stage.batch_size, vision.image_size)
+        return {"pixel_values": normalise_pixels(pixels, vision.image_mean, vision.image_std),
+                "target_ids": torch.tensor([word_ids[c] for c in colours])}
+
+    return IndexedBatches(make)
+
+
+def anchor_projector(model: LongVAForCausalLM, tokenizer, stage: AlignStageConfig, workdir: Path, seed: int):
+    """S2a: the projector alone learns to map a needle frame to its colour word's embedding."""
+    if stage.anchor_steps == 0:
+        return []
+    tcfg = _trainer_config(workdir, stage.anchor_steps, stage.anchor_lr, LRScheduleConfig(), 0.0, 1.0,
+                           stage.checkpoint_every, seed)
+    run_config = {"anchor_steps": stage.anchor_steps, "anchor_lr": stage.anchor_lr, "batch_size": stage.batch_size}
+    trainer = anchor_trainer(model, anchor_batches(model, tokenizer, stage, seed), tcfg, run_config)
     return _fit(trainer, workdir)
 
 

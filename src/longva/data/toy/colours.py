@@ -276,6 +276,21 @@ class AlignmentTask:
         return {"input_ids": [r[0] for r in rows], "labels": [r[1] for r in rows], "visuals": [r[2] for r in rows]}
 
 
+# ---- needle frames named by a word (the projector's anchoring, S2a) ------------------------------
+
+
+def needle_word_ids(tokenizer) -> dict[str, int]:
+    """Each colour's word as the text needle spells it (" red"): its first token id."""
+    return {c: tokenizer.encode(" " + c, add_special_tokens=False)[0] for c in COLOURS}
+
+
+def needle_batch(seed: int, index: int, batch_size: int, size: int) -> tuple[np.ndarray, list[str]]:
+    """`batch_size` needle frames (B, S, S, 3) uint8 and their colours; batch i depends on (seed, i)."""
+    rng = np.random.default_rng([seed, index, 43])
+    colours = [list(COLOURS)[int(i)] for i in rng.integers(len(COLOURS), size=batch_size)]
+    return np.stack([np.asarray(needle_frame(rng, c, size)) for c in colours]), colours
+
+
 # ---- captioned images (vision pretraining) ----------------------------------------------------
 
 

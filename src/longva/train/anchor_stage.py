@@ -1,0 +1,40 @@
+"""Feature alignment of the projector to word embeddings (the recipe's S2a, before S2).
+
+LLaVA's stage 1 trains the projector alone on image-caption pairs, so that visual tokens land
+where the LM's words are before anything else trains. With a frozen LM whose only skill is
+retrieving a word, the direct form of that stage is: the projected tokens of an image should be
+the input embedding of the word that names it. Each image's target is one token id; every one of
+its visual tokens is pulled to that token's (frozen) embedding.
+
+    pixels (B, 3, S, S) --tower, projector, pooling--> (B, T, D) \\
+                                                                    -- mean squared error
+    target ids (B,) --LM input embeddings------------> (B, 1, D) /
+
+The loss is divided by the targets' mean square (a scale-free number to read; AdamW's steps do
+not depend on it).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from longva.train.align_parts import align_param_groups, set_tunable_parts
+from longva.train.trainer import Trainer, TrainerConfig
+
+
+def anchor_loss_fn(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """The trainer's loss callable: (relative squared error x B, B)."""
+    features = model.encode_frames(batch["pixel_values"])  # (B, T, D)
+    embeddings = model.language_model.get_input_embeddings().weight.detach()
+    targets = embeddings[batch["target_ids"]][:, None, :]  # (B, 1, D)
+    loss = (features - targets).pow(2).mean() / targets.pow(2).mean()
+    n = torch.tensor(features.shape[0])
+    return loss * n, n
+
+
+def anchor_trainer(model, batches, train: TrainerConfig, run_config: dict) -> Trainer:
+    """THE projector-anchoring trainer: only the projector trains; tower and LM stay frozen."""
+    set_tunable_parts(model, ["projector"])
+    opt = train.optimizer
+    groups = align_param_groups(model, opt.lr, opt.weight_decay)
+    return Trainer(model, anchor_loss_fn, batches, groups, train, run_config=run_config)
