@@ -58,3 +58,24 @@ def test_anyres_video_frames_are_one_grid_each(tokenizer):
     with torch.no_grad():
         tokens = model.encode_visual(proc.preprocess_video(frames))
     assert tokens.shape[0] == 5 * model.tokens_per_frame
+
+
+def test_batched_encoding_equals_one_visual_at_a_time(tokenizer):
+    """encode_visuals runs every grid (and AnyRes base) of a batch through the tower at once;
+    each visual's tokens must be those it gets alone, in the same order."""
+    for scheme in ("anyres", "unires"):
+        cfg = tiny_longva_config(len(tokenizer), scheme=scheme)
+        model = LongVAForCausalLM(cfg).eval()
+        proc = LongVAProcessor(tokenizer, cfg)
+        visuals = [
+            proc.preprocess_image(Image.new("RGB", (64, 32), (200, 30, 30))),
+            proc.preprocess_video([Image.new("RGB", (40, 40), (i * 40, 90, 0)) for i in range(3)]),
+            proc.preprocess_image(Image.new("RGB", (32, 96), (10, 30, 220))),
+        ]
+        with torch.no_grad():
+            batched = model.encode_visuals(visuals)
+            alone = [model.encode_visual(v) for v in visuals]
+        assert [b.shape for b in batched] == [a.shape for a in alone]
+        assert all(torch.allclose(b, a, atol=1e-6) for b, a in zip(batched, alone)), scheme
+        assert not torch.allclose(batched[0][:4], batched[2][:4])  # different images stay different
+    assert model.encode_visuals([]) == []

@@ -32,16 +32,28 @@ def test_mean_ci_is_a_t_interval():
 
 
 def _model(avg, far, beyond=None):
-    buckets = {"within_s0_context": 1.0, "beyond_s0_context": far if beyond is None else beyond, "beyond_4x_s0_context": far}
+    buckets = {
+        "within_s0_context": 1.0,
+        "beyond_s0_context": far if beyond is None else beyond,
+        "beyond_4x_s0_context": far,
+    }
     return {"description": "d", "average": avg, "buckets": buckets, "by_frames": {16: avg}, "by_needle": {"0-red": avg}}
 
 
 def _seed(longva, short_beyond, rope_far, theta=1e5):
-    models = {"longva": _model(longva, longva), "short_lm": _model(0.5, 0.2, short_beyond),
-              "short_lm_rope": {**_model(rope_far, rope_far), "rope_theta": theta}}
+    models = {
+        "longva": _model(longva, longva),
+        "short_lm": _model(0.5, 0.2, short_beyond),
+        "short_lm_rope": {**_model(rope_far, rope_far), "rope_theta": theta},
+    }
     sweep = {"1e5": {"average": rope_far, "buckets": models["short_lm_rope"]["buckets"]}}
-    return {"models": models, "rope": {"theta": theta, "sweep": sweep}, "text_niah": {},
-            "stage_rates": {}, "context": {}}
+    return {
+        "models": models,
+        "rope": {"theta": theta, "sweep": sweep},
+        "text_niah": {},
+        "stage_rates": {},
+        "context": {},
+    }
 
 
 def test_every_seed_checks_fail_on_one_bad_seed_and_mean_checks_use_the_mean():
@@ -78,8 +90,13 @@ def test_best_theta_prefers_the_far_bucket_then_the_average():
 def test_markdown_has_the_tables(monkeypatch):
     per_seed = {0: _seed(1.0, 0.3, 0.7), 1: _seed(0.95, 0.35, 0.75)}
     per_seed[0]["text_niah"] = per_seed[1]["text_niah"] = {"s0_text": {"by_tokens": {128: 1.0}}}
-    per_seed[0]["context"] = per_seed[1]["context"] = {"tokens_per_frame": 4, "s0_text_tokens": 256, "s1_long_tokens": 2048,
-                                                       "longest_alignment_visual_tokens": 128, "longest_vniah_visual_tokens": 1796}
+    per_seed[0]["context"] = per_seed[1]["context"] = {
+        "tokens_per_frame": 4,
+        "s0_text_tokens": 256,
+        "s1_long_tokens": 2048,
+        "longest_alignment_visual_tokens": 128,
+        "longest_vniah_visual_tokens": 1796,
+    }
     from longva.recipes.seed_report import build_seed_results
 
     md = render_markdown(build_seed_results(per_seed, {0: 10.0, 1: 12.0}))

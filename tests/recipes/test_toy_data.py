@@ -26,7 +26,9 @@ def test_colour_words_are_single_tokens_and_never_filler(setup):
     assert not needles & set(filler.tolist())
     share = np.isin(filler.numpy(), task.words.numpy(), invert=True).mean()
     assert 0.15 < share < 0.35  # about random_fraction (0.3) of the filler is arbitrary tokens
-    words_only = TextRetrievalTask(proc, cfg.text.question, random_fraction=0.0).filler_ids(np.random.default_rng(0), 2000)
+    words_only = TextRetrievalTask(proc, cfg.text.question, random_fraction=0.0).filler_ids(
+        np.random.default_rng(0), 2000
+    )
     assert np.isin(words_only.numpy(), task.words.numpy()).all()
 
 
@@ -40,7 +42,9 @@ def test_text_example_has_exact_length_one_needle_and_answer_labels(setup, seq_l
     supervised = [i for i, lab in zip(ids.tolist(), labels.tolist()) if lab != IGNORE_INDEX]
     assert tok.decode(supervised[:1]) == "blue" and len(supervised) == 2  # answer + <|im_end|>
     # template supervision also trains the turn markers, never the haystack
-    t_ids, t_labels = TextRetrievalTask(proc, cfg.text.question, supervise="template").example(np.random.default_rng(0), seq_len, depth=0.5, colour="blue")
+    t_ids, t_labels = TextRetrievalTask(proc, cfg.text.question, supervise="template").example(
+        np.random.default_rng(0), seq_len, depth=0.5, colour="blue"
+    )
     template = [i for i, lab in zip(t_ids.tolist(), t_labels.tolist()) if lab != IGNORE_INDEX]
     assert len(template) > 3 and template[-3:-1] == supervised  # ... answer, <|im_end|>, "\n"
     assert task.needles["blue"][0] not in template[:-3]
@@ -76,7 +80,9 @@ def test_needle_frame_shows_its_colour(setup):
 
 def test_alignment_curriculum_caps_grids_for_the_easy_steps_only(setup):
     cfg, tok, proc = setup
-    task = AlignmentTask(proc, cfg.text.question, 2, 12, {"multi_grid": 1.0}, supervise="answer", easy_steps=3, easy_max_grids=3)
+    task = AlignmentTask(
+        proc, cfg.text.question, 2, 12, {"multi_grid": 1.0}, supervise="answer", easy_steps=3, easy_max_grids=3
+    )
     easy = [v.num_grids for i in range(3) for v in task.batch(0, i, 8)["visuals"]]
     hard = [v.num_grids for i in range(3, 9) for v in task.batch(0, i, 8)["visuals"]]
     assert max(easy) <= 3 and min(easy) >= 2

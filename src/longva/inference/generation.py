@@ -51,7 +51,7 @@ def default_stop_ids(processor) -> list[int]:
 def encode_visuals(model, visuals: Sequence[VisualInput]) -> list[torch.Tensor]:
     """Each VisualInput -> its (tokens, D) LM-space features (the vision tower runs in chunks)."""
     with torch.inference_mode():
-        return [model.encode_visual(v) for v in visuals]
+        return model.encode_visuals(visuals)
 
 
 def generate(

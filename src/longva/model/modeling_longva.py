@@ -125,11 +125,24 @@ class LongVAForCausalLM(nn.Module):
 
     def encode_visual(self, visual: VisualInput) -> torch.Tensor:
         """One placeholder's visual tokens (tokens, D), in the order the LM reads them."""
-        grids = self.encode_grids(visual.pixel_values)
-        base = None
-        if self.config.encoding.scheme == "anyres" and visual.kind == "image":
-            base = self.encode_grids(visual.base.unsqueeze(0))[0]
-        return merge_grids(visual, grids, self.grid_hw, self.config.encoding.scheme, base, self.image_newline)
+        return self.encode_visuals([visual])[0]
+
+    def encode_visuals(self, visuals: list[VisualInput]) -> list[torch.Tensor]:
+        """Each placeholder's visual tokens (tokens_i, D). Every grid of every visual (and AnyRes'
+        base images) goes through the tower in one batched call, not one call per image."""
+        if not visuals:
+            return []
+        scheme = self.config.encoding.scheme
+        has_base = [scheme == "anyres" and v.kind == "image" for v in visuals]
+        pixels = [v.pixel_values for v in visuals] + [v.base.unsqueeze(0) for v, b in zip(visuals, has_base) if b]
+        sizes = [v.pixel_values.shape[0] for v in visuals]
+        tokens = self.encode_grids(torch.cat(pixels))  # (sum N_i + bases, t, D)
+        grids = tokens[: sum(sizes)].split(sizes)
+        bases = iter(tokens[sum(sizes) :])
+        return [
+            merge_grids(v, g, self.grid_hw, scheme, next(bases) if b else None, self.image_newline)
+            for v, g, b in zip(visuals, grids, has_base)
+        ]
 
     # ---- text + splice -----------------------------------------------------------------------------
 
@@ -207,7 +220,7 @@ class LongVAForCausalLM(nn.Module):
         """
         if input_ids is not None:
             if visuals:
-                visual_features = [self.encode_visual(v) for v in visuals]
+                visual_features = self.encode_visuals(visuals)
             inputs_embeds, labels, attention_mask = self.splice(input_ids, visual_features or [], labels)
         elif inputs_embeds is None:
             raise InputError("forward needs input_ids or inputs_embeds")

@@ -38,19 +38,37 @@ def _model(name: str, key: str | None = None) -> Callable[[dict], float | None]:
 
 
 def _rope_gap(results: dict) -> float | None:
-    long, rope = _model("longva", "beyond_4x_s0_context")(results), _model("short_lm_rope", "beyond_4x_s0_context")(results)
+    long, rope = (
+        _model("longva", "beyond_4x_s0_context")(results),
+        _model("short_lm_rope", "beyond_4x_s0_context")(results),
+    )
     return None if long is None or rope is None else long - rope
 
 
 CHECKS = (
     Check("longva_average", "longva average ≥ 0.90, every seed", _model("longva"), lambda v: v >= 0.90, "every"),
     Check("longva_mean", "longva average ≥ 0.95, mean over seeds", _model("longva"), lambda v: v >= 0.95, "mean"),
-    Check("longva_beyond_4x", "longva > 4× S0 ctx ≥ 0.90, every seed", _model("longva", "beyond_4x_s0_context"),
-          lambda v: v >= 0.90, "every"),
-    Check("short_lm_beyond", "short_lm > S0 ctx ≤ 0.40, every seed", _model("short_lm", "beyond_s0_context"),
-          lambda v: v <= 0.40, "every"),
-    Check("rope_gap_beyond_4x", "longva − short_lm_rope (best θ) > 4× S0 ctx ≥ 0.20, mean over seeds", _rope_gap,
-          lambda v: v >= 0.20, "mean"),
+    Check(
+        "longva_beyond_4x",
+        "longva > 4× S0 ctx ≥ 0.90, every seed",
+        _model("longva", "beyond_4x_s0_context"),
+        lambda v: v >= 0.90,
+        "every",
+    ),
+    Check(
+        "short_lm_beyond",
+        "short_lm > S0 ctx ≤ 0.40, every seed",
+        _model("short_lm", "beyond_s0_context"),
+        lambda v: v <= 0.40,
+        "every",
+    ),
+    Check(
+        "rope_gap_beyond_4x",
+        "longva − short_lm_rope (best θ) > 4× S0 ctx ≥ 0.20, mean over seeds",
+        _rope_gap,
+        lambda v: v >= 0.20,
+        "mean",
+    ),
 )
 
 
@@ -74,5 +92,11 @@ def overall_checks(per_seed: dict[int, dict]) -> dict:
             continue
         stats = mean_ci(list(values.values()))
         ok = all(check.passes(v) for v in values.values()) if check.rule == "every" else check.passes(stats.mean)
-        out[check.name] = {"text": check.text, "rule": check.rule, "per_seed": values, **stats.to_json(), "ok": bool(ok)}
+        out[check.name] = {
+            "text": check.text,
+            "rule": check.rule,
+            "per_seed": values,
+            **stats.to_json(),
+            "ok": bool(ok),
+        }
     return out

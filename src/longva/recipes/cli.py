@@ -13,13 +13,19 @@ def register(app: typer.Typer) -> None:
 
 def reproduce_cmd(
     out: Path = typer.Option(Path("runs/reproduce"), "--out", help="Output folder (stage cache + reports)."),
-    quick: bool = typer.Option(False, "--quick", help="Tiny grid and few steps: a smoke run (~1-3 min), accuracy not expected."),
+    quick: bool = typer.Option(
+        False, "--quick", help="Tiny grid and few steps: a smoke run (~1-3 min), accuracy not expected."
+    ),
     seed: int = typer.Option(0, "--seed", help="One seed (deterministic on one machine)."),
-    seeds: str | None = typer.Option(None, "--seeds", help="Seeds as an axis: a count (3 = seeds 0,1,2) or a list (0,1,2)."),
+    seeds: str | None = typer.Option(
+        None, "--seeds", help="Seeds as an axis: a count (3 = seeds 0,1,2) or a list (0,1,2)."
+    ),
     config: Path | None = typer.Option(None, "--config", help="A RecipeConfig YAML/JSON to start from."),
     set_: list[str] = typer.Option([], "--set", help="Override a config value: --set stages.s1_long.steps=200"),
     threads: int | None = typer.Option(None, "--threads", help="torch threads (default: the config's, 2)."),
-    publish: Path | None = typer.Option(None, "--publish", help="Also copy the tables and side-by-side figure here (README assets)."),
+    publish: Path | None = typer.Option(
+        None, "--publish", help="Also copy the tables and side-by-side figure here (README assets)."
+    ),
 ) -> None:
     """Train the toy LongVA from nothing (tower, text LM, long-context text, short image alignment)
     for each seed, run V-NIAH against the baselines, and write per-seed and over-seed reports."""
@@ -39,7 +45,11 @@ def reproduce_cmd(
     from longva.utils.dataclass_config import apply_overrides, load_config, save_config, set_path
 
     seed_list = parse_seeds(seeds) if seeds is not None else [seed]
-    cfg = load_config(RecipeConfig, config) if config else (quick_config(seed_list[0]) if quick else RecipeConfig(seed=seed_list[0]))
+    cfg = (
+        load_config(RecipeConfig, config)
+        if config
+        else (quick_config(seed_list[0]) if quick else RecipeConfig(seed=seed_list[0]))
+    )
     cfg = apply_overrides(cfg, set_)
     if threads is not None:
         cfg = set_path(cfg, "threads", threads)
@@ -60,7 +70,9 @@ def reproduce_cmd(
     typer.echo("V-NIAH per seed (average / > 4x S0 ctx):\n" + seeds_table(results) + "\n")
     typer.echo(f"V-NIAH mean ± 95% CI over {len(seed_list)} seed(s):\n" + mean_table(results) + "\n")
     if quick:
-        typer.echo("(--quick is a smoke run of the pipeline: accuracy is not expected, the checks below are not meaningful)")
+        typer.echo(
+            "(--quick is a smoke run of the pipeline: accuracy is not expected, the checks below are not meaningful)"
+        )
     typer.echo("Acceptance:\n" + acceptance_table(results))
 
 
@@ -71,4 +83,6 @@ def _publish(out: Path, publish: Path, results: dict) -> None:
 
     publish.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(out / "vniah_side_by_side.png", publish / "vniah_side_by_side.png")
-    (publish / "vniah_table.md").write_text(mean_table(results) + "\n\n" + seeds_table(results) + "\n\n" + acceptance_table(results) + "\n")
+    (publish / "vniah_table.md").write_text(
+        mean_table(results) + "\n\n" + seeds_table(results) + "\n\n" + acceptance_table(results) + "\n"
+    )

@@ -41,8 +41,14 @@ def toy_model_config() -> LongVAConfig:
     return LongVAConfig(
         vision=VisionTowerConfig(
             type="clip",
-            hf_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                           num_attention_heads=2, image_size=32, patch_size=8),
+            hf_config=dict(
+                hidden_size=64,
+                intermediate_size=128,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                image_size=32,
+                patch_size=8,
+            ),
             name_or_path=None,
             chunk_size=256,
             frozen=False,  # trained in s2_align (see AlignStageConfig.tunable_parts)
@@ -52,9 +58,15 @@ def toy_model_config() -> LongVAConfig:
         encoding=EncodingConfig(scheme="unires", max_grids=49, frame_mode="pad"),
         lm=LMConfig(
             model_type="qwen2",
-            hf_config=dict(hidden_size=128, intermediate_size=512, num_hidden_layers=2,
-                           num_attention_heads=4, num_key_value_heads=2,
-                           max_position_embeddings=1 << 20, tie_word_embeddings=True),
+            hf_config=dict(
+                hidden_size=128,
+                intermediate_size=512,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                max_position_embeddings=1 << 20,
+                tie_word_embeddings=True,
+            ),
             rope_theta=None,  # set by each text stage
         ),
     )
@@ -110,7 +122,9 @@ class TextStageConfig:
         if not 0 <= self.min_seq_len <= self.seq_len:
             raise ConfigError(f"{where}.min_seq_len: must be in 0..seq_len ({self.seq_len}), got {self.min_seq_len}")
         if self.easy_steps < 0 or self.easy_seq_len < 1 or self.easy_needle_copies < 1:
-            raise ConfigError(f"{where}: expected easy_steps >= 0 and easy_seq_len >= 1, got {self.easy_steps}, {self.easy_seq_len}")
+            raise ConfigError(
+                f"{where}: expected easy_steps >= 0 and easy_seq_len >= 1, got {self.easy_steps}, {self.easy_seq_len}"
+            )
 
 
 @dataclass
@@ -121,14 +135,18 @@ class VisionPretrainConfig:
     steps: int = 100  # the loss reaches its floor (duplicate captions in a batch) by ~30 steps
     batch_size: int = 128
     lr: float = 1e-3
-    lr_schedule: LRScheduleConfig = field(default_factory=lambda: LRScheduleConfig(kind="cosine", warmup_steps=20, min_lr_ratio=0.1))
+    lr_schedule: LRScheduleConfig = field(
+        default_factory=lambda: LRScheduleConfig(kind="cosine", warmup_steps=20, min_lr_ratio=0.1)
+    )
     square_fraction: float = 0.5  # share of needle-like frames (a coloured square) among the images
     text_tower: TextTowerConfig = field(default_factory=TextTowerConfig)
     checkpoint_every: int = 100
 
     def validate(self, where: str) -> None:
         if self.steps < 1 or self.batch_size < 2 or self.lr <= 0:
-            raise ConfigError(f"{where}: expected steps >= 1, batch_size >= 2, lr > 0; got {self.steps}, {self.batch_size}, {self.lr}")
+            raise ConfigError(
+                f"{where}: expected steps >= 1, batch_size >= 2, lr > 0; got {self.steps}, {self.batch_size}, {self.lr}"
+            )
         if not 0.0 < self.square_fraction < 1.0:
             raise ConfigError(f"{where}.square_fraction: must be in (0, 1), got {self.square_fraction}")
 
@@ -141,7 +159,9 @@ class AlignStageConfig:
     # the tower arrives pretrained (V0): at the projector's LR it forgets what V0 taught it and
     # alignment stalls in partial solutions; LongVA tunes its tower 5x slower than the rest too
     vision_tower_lr: float = 2e-4
-    lr_schedule: LRScheduleConfig = field(default_factory=lambda: LRScheduleConfig(kind="cosine", warmup_steps=20, min_lr_ratio=0.1))
+    lr_schedule: LRScheduleConfig = field(
+        default_factory=lambda: LRScheduleConfig(kind="cosine", warmup_steps=20, min_lr_ratio=0.1)
+    )
     # as TextTaskConfig.supervise (the LM is frozen here and already predicts the template)
     supervise: Literal["answer", "template"] = "answer"
     # the tower trains too, slower (LongVA's stage 2 also tunes its tower)
@@ -178,12 +198,19 @@ class AlignStageConfig:
         if not 1 <= self.min_grids <= self.max_grids:
             raise ConfigError(f"{where}: expected 1 <= min_grids <= max_grids, got {self.min_grids}, {self.max_grids}")
         if self.anchor_steps < 0 or not self.anchor_lr > 0:
-            raise ConfigError(f"{where}: expected anchor_steps >= 0 and anchor_lr > 0, got {self.anchor_steps}, {self.anchor_lr}")
+            raise ConfigError(
+                f"{where}: expected anchor_steps >= 0 and anchor_lr > 0, got {self.anchor_steps}, {self.anchor_lr}"
+            )
         if self.easy_steps < 0 or not self.min_grids <= self.easy_max_grids or self.easy_needle_copies < 1:
-            raise ConfigError(f"{where}: expected easy_steps >= 0 and easy_max_grids >= min_grids, got {self.easy_steps}, {self.easy_max_grids}")
+            raise ConfigError(
+                f"{where}: expected easy_steps >= 0 and easy_max_grids >= min_grids, "
+                f"got {self.easy_steps}, {self.easy_max_grids}"
+            )
         unknown = set(self.data_mix) - {"multi_grid", "single_grid"}
         if unknown or sum(self.data_mix.values()) <= 0 or min(self.data_mix.values(), default=0) < 0:
-            raise ConfigError(f"{where}.data_mix: keys multi_grid/single_grid with non-negative weights expected, got {self.data_mix}")
+            raise ConfigError(
+                f"{where}.data_mix: keys multi_grid/single_grid with non-negative weights expected, got {self.data_mix}"
+            )
 
 
 @dataclass
@@ -196,11 +223,24 @@ class StagesConfig:
     # 1,024 tokens: V-NIAH's longest cell (1,796 visual tokens) is 1.75x beyond it, as the
     # paper's 432K are 1.9x beyond LongVA's 224K. Both text stages draw every step's length
     # log-uniformly from 48 tokens up: trained on one length, an LM retrieves at that length only.
-    s0_text: TextStageConfig = field(default_factory=lambda: TextStageConfig(
-        seq_len=256, steps=200, batch_size=32, lr=2e-3, rope_theta=1e3, easy_steps=120, easy_seq_len=256,
-        easy_needle_copies=16, min_seq_len=48))
-    s1_long: TextStageConfig = field(default_factory=lambda: TextStageConfig(
-        seq_len=1024, steps=60, batch_size=8, lr=1e-3, rope_theta=1e6, min_seq_len=48))
+    s0_text: TextStageConfig = field(
+        default_factory=lambda: TextStageConfig(
+            seq_len=256,
+            steps=200,
+            batch_size=32,
+            lr=2e-3,
+            rope_theta=1e3,
+            easy_steps=120,
+            easy_seq_len=256,
+            easy_needle_copies=16,
+            min_seq_len=48,
+        )
+    )
+    s1_long: TextStageConfig = field(
+        default_factory=lambda: TextStageConfig(
+            seq_len=1024, steps=60, batch_size=8, lr=1e-3, rope_theta=1e6, min_seq_len=48
+        )
+    )
     s2_align: AlignStageConfig = field(default_factory=AlignStageConfig)
 
 
@@ -263,15 +303,25 @@ class RecipeConfig:
 def quick_config(seed: int = 0) -> RecipeConfig:
     """A few-seconds-per-stage version for CI smoke tests (accuracy is not expected)."""
     cfg = RecipeConfig(seed=seed)
-    cfg.stages.v0_vision = VisionPretrainConfig(steps=10, batch_size=32, checkpoint_every=5,
-                                                lr_schedule=LRScheduleConfig(kind="cosine", warmup_steps=2))
-    cfg.stages.s0_text = TextStageConfig(seq_len=96, steps=30, batch_size=16, lr=2e-3, rope_theta=1e3,
-                                         checkpoint_every=10, min_seq_len=48)
-    cfg.stages.s1_long = TextStageConfig(seq_len=384, steps=8, batch_size=4, lr=1e-3, rope_theta=1e6,
-                                         checkpoint_every=4, min_seq_len=48)
-    cfg.stages.s2_align = AlignStageConfig(steps=10, batch_size=8, max_grids=6, easy_steps=4, easy_max_grids=3,
-                                           checkpoint_every=5, anchor_steps=6,
-                                           lr_schedule=LRScheduleConfig(kind="cosine", warmup_steps=2))
+    cfg.stages.v0_vision = VisionPretrainConfig(
+        steps=10, batch_size=32, checkpoint_every=5, lr_schedule=LRScheduleConfig(kind="cosine", warmup_steps=2)
+    )
+    cfg.stages.s0_text = TextStageConfig(
+        seq_len=96, steps=30, batch_size=16, lr=2e-3, rope_theta=1e3, checkpoint_every=10, min_seq_len=48
+    )
+    cfg.stages.s1_long = TextStageConfig(
+        seq_len=384, steps=8, batch_size=4, lr=1e-3, rope_theta=1e6, checkpoint_every=4, min_seq_len=48
+    )
+    cfg.stages.s2_align = AlignStageConfig(
+        steps=10,
+        batch_size=8,
+        max_grids=6,
+        easy_steps=4,
+        easy_max_grids=3,
+        checkpoint_every=5,
+        anchor_steps=6,
+        lr_schedule=LRScheduleConfig(kind="cosine", warmup_steps=2),
+    )
     cfg.eval.vniah = VNIAHConfig(frames=[8, 32, 128], depths=[0.0, 0.5, 1.0], num_needles=2)
     cfg.eval.text_niah = TextNIAHConfig(lengths=[32, 256], depths=[0.0, 1.0], samples=2)
     cfg.eval.video_qa_proxy = VideoQAProxyConfig(frames=[8, 32], num_questions=4, video_length=128)

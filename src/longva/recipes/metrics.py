@@ -45,7 +45,10 @@ def text_numbers(cells: list[dict]) -> dict:
     by_len: dict[int, list[float]] = {}
     for c in cells:
         by_len.setdefault(int(c["tokens"]), []).append(1.0 if c["correct"] else 0.0)
-    return {"average": _mean(v for vals in by_len.values() for v in vals), "by_tokens": {t: _mean(v) for t, v in sorted(by_len.items())}}
+    return {
+        "average": _mean(v for vals in by_len.values() for v in vals),
+        "by_tokens": {t: _mean(v) for t, v in sorted(by_len.items())},
+    }
 
 
 def theta_text(theta: float) -> str:
@@ -60,6 +63,7 @@ def best_theta(numbers_by_theta: dict[float, dict]) -> float:
     The baseline gets the θ that suits it best on the very grid it is scored on: an upper bound
     on what training-free extrapolation can do here, never a worse one.
     """
+
     def score(theta: float) -> tuple:
         n = numbers_by_theta[theta]
         far = n["buckets"]["beyond_4x_s0_context"]

@@ -34,8 +34,11 @@ def build_results(res: ReproduceResult) -> dict:
         "video_qa_proxy": {k: v.info["summary"] for k, v in res.video_qa.items()},
         "timings_s": res.timings,
         "stage_rates": stage_rates(res),
-        "stages": {f"{g}:{k}": v.path.name for g, d in
-                   (("lm", res.lms), ("model", res.models), ("vniah", res.vniah)) for k, v in d.items()},
+        "stages": {
+            f"{g}:{k}": v.path.name
+            for g, d in (("lm", res.lms), ("model", res.models), ("vniah", res.vniah))
+            for k, v in d.items()
+        },
         "rope": {"theta": res.rope_theta, "sweep": {theta_text(t): n for t, n in res.rope_sweep.items()}},
     }
     for name, stage in res.vniah.items():
@@ -57,8 +60,11 @@ def stage_rates(res: ReproduceResult) -> dict[str, dict]:
         records = load_train_metrics(stage) if stage.name in TRAINING_STAGES else load_cells(stage)
         tokens = sum(r.get("tokens", r.get("new_tokens", 0)) for r in records)
         busy = sum(r.get("step_time_s", r.get("seconds", 0.0)) for r in records)
-        out[label] = {"seconds": float(stage.info.get("seconds", 0.0)), "tokens": int(tokens),
-                      "tokens_per_s": round(tokens / busy, 1) if busy > 0 else None}
+        out[label] = {
+            "seconds": float(stage.info.get("seconds", 0.0)),
+            "tokens": int(tokens),
+            "tokens_per_s": round(tokens / busy, 1) if busy > 0 else None,
+        }
     return out
 
 
@@ -74,8 +80,10 @@ def vniah_table(results: dict) -> str:
     for name, m in results["models"].items():
         b = m["buckets"]
         cells = " | ".join(_fmt(m["by_frames"].get(t)) for t in frames)
-        rows.append(f"| {name} | **{_fmt(m['average'])}** | {_fmt(b['within_s0_context'])} | "
-                    f"{_fmt(b['beyond_s0_context'])} | {_fmt(b['beyond_4x_s0_context'])} | {cells} |")
+        rows.append(
+            f"| {name} | **{_fmt(m['average'])}** | {_fmt(b['within_s0_context'])} | "
+            f"{_fmt(b['beyond_s0_context'])} | {_fmt(b['beyond_4x_s0_context'])} | {cells} |"
+        )
     return "\n".join([head, sep, *rows])
 
 
@@ -84,8 +92,10 @@ def needle_table(results: dict) -> str:
     needles = sorted({n for m in results["models"].values() for n in m.get("by_needle", {})})
     head = "| model | " + " | ".join(needles) + " |"
     sep = "|" + "---|" * (1 + len(needles))
-    rows = [f"| {name} | " + " | ".join(_fmt(m.get("by_needle", {}).get(n)) for n in needles) + " |"
-            for name, m in results["models"].items()]
+    rows = [
+        f"| {name} | " + " | ".join(_fmt(m.get("by_needle", {}).get(n)) for n in needles) + " |"
+        for name, m in results["models"].items()
+    ]
     return "\n".join([head, sep, *rows])
 
 
@@ -96,23 +106,29 @@ def rope_table(results: dict) -> str:
     for theta, n in sweep.items():
         b = n["buckets"]
         mark = "**" if best is not None and float(theta) == best else ""
-        rows.append(f"| {mark}{theta}{mark} | {_fmt(n['average'])} | {_fmt(b['within_s0_context'])} |"
-                    f" {_fmt(b['beyond_s0_context'])} | {_fmt(b['beyond_4x_s0_context'])} |")
+        rows.append(
+            f"| {mark}{theta}{mark} | {_fmt(n['average'])} | {_fmt(b['within_s0_context'])} |"
+            f" {_fmt(b['beyond_s0_context'])} | {_fmt(b['beyond_4x_s0_context'])} |"
+        )
     return "\n".join(rows)
 
 
 def rates_lines(results: dict) -> list[str]:
-    return [f"- {k}: {v['seconds']:.1f} s, {v['tokens']:,} tokens"
-            + (f", {v['tokens_per_s']:,.0f} tokens/s" if v["tokens_per_s"] else "")
-            for k, v in results["stage_rates"].items()]
+    return [
+        f"- {k}: {v['seconds']:.1f} s, {v['tokens']:,} tokens"
+        + (f", {v['tokens_per_s']:,.0f} tokens/s" if v["tokens_per_s"] else "")
+        for k, v in results["stage_rates"].items()
+    ]
 
 
 def text_table(results: dict) -> str:
     lengths = sorted({t for m in results["text_niah"].values() for t in m["by_tokens"]})
     head = "| LM | average | " + " | ".join(f"{t} tok" for t in lengths) + " |"
     sep = "|" + "---|" * (2 + len(lengths))
-    rows = [f"| {name} | {_fmt(m['average'])} | " + " | ".join(_fmt(m["by_tokens"].get(t)) for t in lengths) + " |"
-            for name, m in results["text_niah"].items()]
+    rows = [
+        f"| {name} | {_fmt(m['average'])} | " + " | ".join(_fmt(m["by_tokens"].get(t)) for t in lengths) + " |"
+        for name, m in results["text_niah"].items()
+    ]
     return "\n".join([head, sep, *rows])
 
 
@@ -161,18 +177,28 @@ def render_markdown(results: dict) -> str:
         "",
         needle_table(results),
         "",
-        *(["## Training-free RoPE θ sweep (short_lm)", "", rope_table(results), ""] if results["rope"]["sweep"] else []),
+        *(
+            ["## Training-free RoPE θ sweep (short_lm)", "", rope_table(results), ""]
+            if results["rope"]["sweep"]
+            else []
+        ),
         "## Text NIAH (the language models alone; haystack length in tokens)",
         "",
         text_table(results),
         "",
         "## Video-QA proxy (synthetic long-video multiple choice; a proxy, NOT Video-MME)",
         "",
-        *[f"- {k}: average {_fmt(v['average'])}, by frames {json.dumps(v['by_frames'])}" for k, v in results["video_qa_proxy"].items()],
+        *[
+            f"- {k}: average {_fmt(v['average'])}, by frames {json.dumps(v['by_frames'])}"
+            for k, v in results["video_qa_proxy"].items()
+        ],
         "",
         "## Acceptance checks (this seed; see the multi-seed report for the verdicts)",
         "",
-        *[f"- {v['text']}: {_fmt(v['value'])} → {'OK' if v['ok'] else 'NOT MET'}" for v in results["acceptance"].values()],
+        *[
+            f"- {v['text']}: {_fmt(v['value'])} → {'OK' if v['ok'] else 'NOT MET'}"
+            for v in results["acceptance"].values()
+        ],
         "",
         "## Stages (seconds when computed, tokens, tokens/s; cached stages keep their first timing)",
         "",

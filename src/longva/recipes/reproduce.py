@@ -97,11 +97,16 @@ def parse_seeds(text: str) -> list[int]:
     """'3' -> [0, 1, 2] (a count); '0,2,5' -> [0, 2, 5] (a list). One-line error otherwise."""
     parts = [p.strip() for p in text.split(",")]
     if not all(p.lstrip("-").isdigit() for p in parts):
-        raise ConfigError(f"--seeds: {text!r} is not a count (e.g. 3 = seeds 0,1,2) or a comma-separated list of integers (e.g. 0,1,2)")
+        raise ConfigError(
+            f"--seeds: {text!r} is not a count (e.g. 3 = seeds 0,1,2) "
+            "or a comma-separated list of integers (e.g. 0,1,2)"
+        )
     values = [int(p) for p in parts]
     if len(values) == 1:
         if not 1 <= values[0] <= 100:
-            raise ConfigError(f"--seeds: a count must be in 1..100, got {values[0]}; give a list (e.g. 7,8) for other seeds")
+            raise ConfigError(
+                f"--seeds: a count must be in 1..100, got {values[0]}; give a list (e.g. 7,8) for other seeds"
+            )
         return list(range(values[0]))
     if min(values) < 0 or len(set(values)) != len(values):
         raise ConfigError(f"--seeds: seeds must be distinct non-negative integers, got {text!r}")

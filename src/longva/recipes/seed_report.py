@@ -41,7 +41,9 @@ def aggregate(per_seed: dict[int, dict]) -> dict:
             "average": _stats({s: m["average"] for s, m in runs.items()}),
             "buckets": {b: _stats({s: m["buckets"][b] for s, m in runs.items()}) for b in BUCKETS},
             "by_frames": {t: _stats({s: m["by_frames"].get(t) for s, m in runs.items()}) for t in first["by_frames"]},
-            "by_needle": {n: _stats({s: m["by_needle"].get(n) for s, m in runs.items()}) for n in first.get("by_needle", {})},
+            "by_needle": {
+                n: _stats({s: m["by_needle"].get(n) for s, m in runs.items()}) for n in first.get("by_needle", {})
+            },
         }
         if "rope_theta" in first:
             models[name]["rope_theta"] = {s: m["rope_theta"] for s, m in runs.items()}
@@ -51,10 +53,18 @@ def aggregate(per_seed: dict[int, dict]) -> dict:
 def rope_sweep(per_seed: dict[int, dict]) -> dict:
     """θ -> mean ± CI over seeds of short_lm's V-NIAH at that θ (average and > 4x S0 ctx)."""
     thetas = dict.fromkeys(t for r in per_seed.values() for t in r["rope"]["sweep"])
-    return {t: {"average": _stats({s: r["rope"]["sweep"].get(t, {}).get("average") for s, r in per_seed.items()}),
-                "beyond_4x_s0_context": _stats({s: r["rope"]["sweep"].get(t, {}).get("buckets", {}).get("beyond_4x_s0_context")
-                                                for s, r in per_seed.items()})}
-            for t in thetas}
+    return {
+        t: {
+            "average": _stats({s: r["rope"]["sweep"].get(t, {}).get("average") for s, r in per_seed.items()}),
+            "beyond_4x_s0_context": _stats(
+                {
+                    s: r["rope"]["sweep"].get(t, {}).get("buckets", {}).get("beyond_4x_s0_context")
+                    for s, r in per_seed.items()
+                }
+            ),
+        }
+        for t in thetas
+    }
 
 
 def text_niah(per_seed: dict[int, dict]) -> dict:
@@ -97,7 +107,9 @@ def build_seed_results(per_seed: dict[int, dict], wall_s: dict[int, float]) -> d
     }
 
 
-def write_seed_report(runs: dict[int, ReproduceResult], per_seed: dict[int, dict], wall_s: dict[int, float], out: Path) -> dict:
+def write_seed_report(
+    runs: dict[int, ReproduceResult], per_seed: dict[int, dict], wall_s: dict[int, float], out: Path
+) -> dict:
     """results.json, report.md and the mean-over-seeds heatmaps in `out` (per_seed: each seed's results)."""
     out = Path(out)
     results = build_seed_results(per_seed, wall_s)
@@ -133,10 +145,18 @@ def _v(x) -> str:
 def mean_table(results: dict) -> str:
     """Model × (average, buckets, frame counts): mean ± 95% CI half-width over seeds."""
     frames = list(next(iter(results["models"].values()))["by_frames"])
-    head = "| model | average | " + " | ".join(BUCKET_NAMES.values()) + " | " + " | ".join(f"{t} fr" for t in frames) + " |"
+    head = (
+        "| model | average | "
+        + " | ".join(BUCKET_NAMES.values())
+        + " | "
+        + " | ".join(f"{t} fr" for t in frames)
+        + " |"
+    )
     rows = [head, "|" + "---|" * (2 + len(BUCKET_NAMES) + len(frames))]
     for name, m in results["models"].items():
-        cells = [_f(m["average"])] + [_f(m["buckets"][b]) for b in BUCKET_NAMES] + [_f(m["by_frames"][t]) for t in frames]
+        cells = (
+            [_f(m["average"])] + [_f(m["buckets"][b]) for b in BUCKET_NAMES] + [_f(m["by_frames"][t]) for t in frames]
+        )
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -149,33 +169,45 @@ def seeds_table(results: dict) -> str:
         far = m["buckets"]["beyond_4x_s0_context"]["per_seed"]
         cells = [f"{_v(m['average']['per_seed'].get(s))} / {_v(far.get(s))}" for s in seeds]
         if "rope_theta" in m:
-            cells = [f"{c} (θ {theta_text(m['rope_theta'][s])})" if s in m["rope_theta"] else c for c, s in zip(cells, seeds)]
+            cells = [
+                f"{c} (θ {theta_text(m['rope_theta'][s])})" if s in m["rope_theta"] else c for c, s in zip(cells, seeds)
+            ]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
 def acceptance_table(results: dict) -> str:
     seeds = results["seeds"]
-    rows = ["| check | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± 95% CI | verdict |",
-            "|" + "---|" * (3 + len(seeds))]
+    rows = [
+        "| check | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± 95% CI | verdict |",
+        "|" + "---|" * (3 + len(seeds)),
+    ]
     for check in results["acceptance"].values():
         per = check["per_seed"]
         stats = {"mean": check["mean"], "ci95": check["ci95"]}
-        rows.append(f"| {check['text']} | " + " | ".join(_v(per.get(s)) for s in seeds)
-                    + f" | {_f(stats)} | {'MET' if check['ok'] else 'NOT MET'} |")
+        rows.append(
+            f"| {check['text']} | "
+            + " | ".join(_v(per.get(s)) for s in seeds)
+            + f" | {_f(stats)} | {'MET' if check['ok'] else 'NOT MET'} |"
+        )
     return "\n".join(rows)
 
 
 def rope_table(results: dict) -> str:
     rows = ["| RoPE θ at evaluation (short_lm) | average | > 4× S0 ctx |", "|---|---|---|"]
-    rows += [f"| {t} | {_f(r['average'])} | {_f(r['beyond_4x_s0_context'])} |" for t, r in results["rope_sweep"].items()]
+    rows += [
+        f"| {t} | {_f(r['average'])} | {_f(r['beyond_4x_s0_context'])} |" for t, r in results["rope_sweep"].items()
+    ]
     return "\n".join(rows)
 
 
 def needle_table(results: dict) -> str:
     needles = list(next(iter(results["models"].values()))["by_needle"])
     rows = ["| model | " + " | ".join(needles) + " |", "|" + "---|" * (1 + len(needles))]
-    rows += [f"| {name} | " + " | ".join(_f(m["by_needle"][n]) for n in needles) + " |" for name, m in results["models"].items()]
+    rows += [
+        f"| {name} | " + " | ".join(_f(m["by_needle"][n]) for n in needles) + " |"
+        for name, m in results["models"].items()
+    ]
     return "\n".join(rows)
 
 
@@ -224,8 +256,10 @@ def render_markdown(results: dict) -> str:
         "",
         "## Stages (mean over seeds; seconds when computed, tokens/s)",
         "",
-        *[f"- {k}: {v['seconds']:.1f} s" + (f", {v['tokens_per_s']:,.0f} tokens/s" if v["tokens_per_s"] else "")
-          for k, v in results["stage_timings"].items()],
+        *[
+            f"- {k}: {v['seconds']:.1f} s" + (f", {v['tokens_per_s']:,.0f} tokens/s" if v["tokens_per_s"] else "")
+            for k, v in results["stage_timings"].items()
+        ],
         "",
         "Wall time per seed in this invocation: " + ", ".join(f"seed {s} {w:.0f} s" for s, w in walls.items()) + ".",
         "",

@@ -1,0 +1,54 @@
+"""S2a: the projector alone is pulled to the colour words' embeddings; nothing else moves."""
+
+import torch
+
+from longva.data.toy.colours import COLOURS, needle_batch, needle_word_ids
+from longva.recipes.config import AlignStageConfig, RecipeConfig
+from longva.recipes.stages import anchor_batches, anchor_projector, build_tokenizer, fresh_vision_model, new_lm
+
+
+def _model():
+    cfg = RecipeConfig()
+    tok = build_tokenizer(cfg)
+    model, _ = fresh_vision_model(cfg, tok, new_lm(cfg, tok, 1e3))
+    return cfg, tok, model
+
+
+def test_needle_word_ids_are_the_text_needles_tokens():
+    cfg = RecipeConfig()
+    tok = build_tokenizer(cfg)
+    ids = needle_word_ids(tok)
+    assert len(set(ids.values())) == len(COLOURS)  # one distinct word per colour
+    assert all(tok.decode([i]).strip() == c for c, i in ids.items())
+    pixels, colours = needle_batch(1, 2, 6, 32)
+    again, colours_again = needle_batch(1, 2, 6, 32)
+    assert pixels.shape == (6, 32, 32, 3) and colours == colours_again and (pixels == again).all()
+
+
+def test_anchoring_pulls_needle_tokens_to_their_words_and_trains_only_the_projector(tmp_path):
+    torch.manual_seed(0)
+    cfg, tok, model = _model()
+    stage = AlignStageConfig(batch_size=16, anchor_steps=40, anchor_lr=3e-3, checkpoint_every=100)
+    frozen = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("projector.")}
+    batch = anchor_batches(model, tok, stage, seed=99).batch(0)
+    embeddings = model.language_model.get_input_embeddings().weight.detach()
+    target = embeddings[batch["target_ids"]][:, None, :]  # (B, 1, D)
+
+    def error() -> float:
+        with torch.no_grad():
+            return float((model.encode_frames(batch["pixel_values"]) - target).pow(2).mean() / target.pow(2).mean())
+
+    before = error()  # zero-initialised projector output: exactly 1.0
+    history = anchor_projector(model, tok, stage, tmp_path / "anchor", seed=5)
+    assert len(history) == 40 and history[-1]["loss"] < history[0]["loss"]
+    assert error() < 0.8 * before  # held-out frames (another seed) moved towards their words
+    after = model.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in frozen.items())  # tower and LM untouched
+
+
+def test_zero_anchor_steps_is_a_no_op(tmp_path):
+    cfg, tok, model = _model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert anchor_projector(model, tok, AlignStageConfig(anchor_steps=0), tmp_path, seed=0) == []
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    assert not (tmp_path / "train").exists()
