@@ -141,7 +141,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case):
         "missing_image": "does not exist",
         "escape": "escapes its folder",
         "short_haystack": "sampled frames but --frames asks for up to 8",
-        "no_model": "has no config.json",
+        "no_model": "does not exist; expected a model folder",
         "mode": "--mode 'beam' is unknown",
         "chunk": "--chunk-size 0",
     }[case]

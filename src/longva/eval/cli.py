@@ -59,7 +59,9 @@ def run_cmd(
     from longva.eval.videomme_data import DURATIONS
     from longva.eval.videomme_report import RESULTS_MD
     from longva.eval.videomme_run import parse_frames
+    from longva.utils.paths import output_dir
 
+    output_dir(out, "--out")  # before any video is decoded
     counts = parse_frames(frames)
     chosen = tuple(d.strip() for d in durations.split(",")) if durations else None
     if chosen and not set(chosen) <= set(DURATIONS):
@@ -83,7 +85,9 @@ def make_synthetic_cmd(
     """Write a small synthetic Video-MME copy in the official layout."""
     from longva.errors import InputError
     from longva.eval.videomme_synthetic import write_synthetic_videomme
+    from longva.utils.paths import output_dir
 
+    output_dir(out, "--out")
     if videos_per_duration < 1:
         raise InputError(f"--videos-per-duration {videos_per_duration}: expected >= 1")
     parquet = write_synthetic_videomme(out, videos_per_duration, seed)

@@ -21,6 +21,12 @@ from pathlib import Path
 
 import typer
 
+from longva.errors import InputError
+from longva.utils.cli_errors import OWN_WARNINGS
+from longva.utils.numbers import NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROBABILITY, bounded
+from longva.utils.paths import input_dir
+from longva.utils.text_input import stdin_lines
+
 
 def chat_cmd(
     question: str | None = typer.Argument(None, help="the question; none: read questions from stdin, one per line"),
@@ -50,6 +56,15 @@ def chat_cmd(
     from longva.inference.session import ChatSession, is_exit
     from longva.inference.visuals import prepare_visuals
 
+    input_dir(model, "--model", "a LongVA model folder")
+    frames = bounded(frames, "--frames", POSITIVE_INT)
+    fps = bounded(fps, "--fps", POSITIVE)
+    start, end = bounded(start, "--start", NON_NEGATIVE), bounded(end, "--end", POSITIVE)
+    max_new_tokens = bounded(max_new_tokens, "--max-new-tokens", POSITIVE_INT)
+    temperature = bounded(temperature, "--temperature", NON_NEGATIVE)
+    top_p = bounded(top_p, "--top-p", PROBABILITY)
+    if frame_mode not in (None, "crop", "pad"):
+        raise InputError(f"--frame-mode {frame_mode!r} is unknown; expected crop or pad")
     notes: list[str] = []
     with warnings_to_stderr(notes):
         pipe = load_pipeline(model, dtype=dtype, device=device)
@@ -76,7 +91,7 @@ def info_cmd(
     """Config summary, parameter counts, tokens per frame and how many frames fit the context."""
     from longva.inference.info import format_info, model_info
 
-    info = model_info(model)
+    info = model_info(input_dir(model, "--model", "a LongVA model folder"))
     typer.echo(json.dumps(info) if json_out else format_info(info))
 
 
@@ -107,22 +122,21 @@ def _questions(question: str | None) -> Iterator[str]:
     if question is not None:
         yield question
         return
-    interactive = sys.stdin.isatty()
-    while True:
-        if interactive:
-            print("> ", end="", file=sys.stderr, flush=True)
-        line = sys.stdin.readline()
-        if not line:  # EOF
-            return
+    if sys.stdin.isatty():
+        print("> ", end="", file=sys.stderr, flush=True)
+    for line in stdin_lines():  # strict UTF-8: a garbled byte is an error, not a question
         if line.strip():
             yield line.strip()
+        if sys.stdin.isatty():
+            print("> ", end="", file=sys.stderr, flush=True)
 
 
 @contextmanager
 def warnings_to_stderr(collected: list[str]):
     """Show each Python warning as one `warning: ...` line on stderr, and collect it."""
     with warnings.catch_warnings():
-        warnings.simplefilter("always", UserWarning)  # a clamp on every video, not once per place
+        # a clamp on every video, not once per place; torch's own advice stays hidden
+        warnings.filterwarnings("always", category=UserWarning, module=OWN_WARNINGS)
 
         def show(message, category, filename, lineno, file=None, line=None):
             text = " ".join(str(message).split())

@@ -12,12 +12,11 @@ for AnyRes). Weights are read from safetensors; a pickled `.bin` is read only if
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
-from longva.errors import CheckpointError
+from longva.errors import CheckpointError, InputError
 from longva.model.config import (
     CLIP_L_336,
     EncodingConfig,
@@ -28,6 +27,7 @@ from longva.model.config import (
     VisionTowerConfig,
 )
 from longva.utils.io import atomic_save_safetensors, atomic_write_json
+from longva.utils.text_input import read_json
 
 INDEX_FILE = "model.safetensors.index.json"
 KNOWN_TOWERS = {
@@ -50,12 +50,12 @@ _DROP_KEYS = {"architectures", "_name_or_path", "model_type", "rope_scaling", "t
 
 
 def _read_json(path: Path) -> dict:
+    if not path.exists():
+        raise CheckpointError(f"{path} is missing; expected a model directory with config.json")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} is missing; expected a model directory with config.json") from None
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path} is not valid JSON ({e.msg} at line {e.lineno})") from None
+        return read_json(path, path.name)  # UTF-8, valid JSON, an object at the top level
+    except InputError as e:
+        raise CheckpointError(str(e)) from None
 
 
 def is_llava_config(cfg: dict) -> bool:
@@ -65,16 +65,55 @@ def is_llava_config(cfg: dict) -> bool:
 def load_config(directory: str | Path) -> LongVAConfig:
     directory = Path(directory)
     if not directory.is_dir():
-        raise CheckpointError(f"model directory {str(directory)!r} does not exist")
+        state = "is a file" if directory.exists() else "does not exist"
+        raise CheckpointError(f"model directory {str(directory)!r} {state}; expected a model folder with config.json")
     raw = _read_json(directory / "config.json")
     if raw.get("model_type") == "longva":
-        return LongVAConfig.from_dict(raw)
+        return _build_config(raw, directory)
     if is_llava_config(raw):
-        return config_from_llava(raw, directory)
+        return _build_config(raw, directory, llava=True)
     raise CheckpointError(
         f"{directory / 'config.json'} has model_type {raw.get('model_type')!r}; expected 'longva' or a"
         " LongVA/LLaVA-Qwen config with mm_vision_tower"
     )
+
+
+def _build_config(raw: dict, directory: Path, llava: bool = False) -> LongVAConfig:
+    """The config object, or one line naming config.json and the first value it refuses."""
+    try:
+        config = config_from_llava(raw, directory) if llava else LongVAConfig.from_dict(raw)
+        check_hf_configs(config)
+        return config
+    except CheckpointError:
+        raise
+    except Exception as e:  # noqa: BLE001 - built from the file's values only: any failure is the file's
+        first = " ".join(str(e).split())[:300] or type(e).__name__
+        raise CheckpointError(
+            f"{directory / 'config.json'} is not a valid model config ({first}); expected the values"
+            " save_pretrained writes"
+        ) from None
+
+
+def check_hf_configs(config: LongVAConfig) -> None:
+    """Build the transformers configs of the LM and the tower once: their strict dataclasses refuse
+    bad values (`hidden_size: "big"`) here, at load, instead of deep inside the model's constructor."""
+    from transformers import AutoConfig, CLIPVisionConfig, SiglipVisionConfig
+
+    AutoConfig.for_model(config.lm.model_type, **config.lm.hf_config)
+    vision = {"clip": CLIPVisionConfig, "siglip": SiglipVisionConfig}.get(config.vision.type)
+    if vision is not None:
+        vision(**config.vision.hf_config)
+
+
+def check_shapes(state: dict[str, torch.Tensor], model: torch.nn.Module, where: str) -> None:
+    """Refuse weights whose shapes differ from the model's config: one line, the first such tensor."""
+    expected = model.state_dict()
+    for name, tensor in state.items():
+        if name in expected and tuple(tensor.shape) != tuple(expected[name].shape):
+            raise CheckpointError(
+                f"weights in {where} do not match its config.json: {name} has shape {tuple(tensor.shape)},"
+                f" the config makes {tuple(expected[name].shape)}; expected weights saved with this config"
+            )
 
 
 def load_state_dict(path: str | Path, keep=None) -> dict[str, torch.Tensor]:
@@ -265,6 +304,7 @@ def load_pretrained(directory: str | Path, build, dtype: torch.dtype | None = No
     model = build(config, dtype, device)
     if is_llava_config(_read_json(directory / "config.json")):
         state = convert_llava_state_dict(state, set(model.state_dict()))
+    check_shapes(state, model, str(directory))
     missing, unexpected = model.load_state_dict(state, strict=False)
     tied = set(_tied_duplicates(model.state_dict()))
     missing = [k for k in missing if k not in tied]

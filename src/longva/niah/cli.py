@@ -20,8 +20,19 @@ from pathlib import Path
 
 import typer
 
-from longva.errors import InputError
 from longva.utils.cli_groups import DefaultRunGroup
+from longva.utils.numbers import (
+    FRACTION,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    Bounds,
+    bounded,
+)
+from longva.utils.paths import output_dir, output_file
+
+IMAGE_SIZE = Bounds(lo=16, hi=4096, integer=True)  # px of a synthetic needle
+PASSKEY_DIGITS = Bounds(lo=1, hi=64, integer=True)
 
 niah_app = typer.Typer(
     cls=DefaultRunGroup,  # `longva niah --model DIR ...` = `longva niah run --model DIR ...`
@@ -107,6 +118,18 @@ def run_cmd(
     """
     from longva.niah.vniah_command import VNIAHOptions, run_vniah
 
+    output_dir(out, "--out")
+    if cache_dir is not None:
+        output_dir(cache_dir, "--cache-dir")
+    fps, rope_theta = bounded(fps, "--fps", POSITIVE), bounded(rope_theta, "--rope-theta", POSITIVE)
+    haystack_frames = bounded(haystack_frames, "--haystack-frames", POSITIVE_INT)
+    haystack_saturation = bounded(haystack_saturation, "--haystack-saturation", FRACTION)
+    synthetic_needles = bounded(synthetic_needles, "--synthetic-needles", POSITIVE_INT)
+    needle_size = bounded(needle_size, "--needle-size", IMAGE_SIZE)
+    multi_k = bounded(multi_k, "--multi-k", Bounds(lo=2, hi=6, integer=True))
+    distractors = bounded(distractors, "--distractors", NON_NEGATIVE_INT)
+    max_count = bounded(max_count, "--max-count", POSITIVE_INT)
+    max_new_tokens = bounded(max_new_tokens, "--max-new-tokens", POSITIVE_INT)
     task_options = {"n": synthetic_needles, "size": needle_size}
     task_options.update({"multi": {"k": multi_k}, "distractor": {"m": distractors},
                          "counting": {"max_count": max_count}}.get(task, {}))
@@ -154,6 +177,8 @@ def plot_cmd(
     """Re-plot a NIAH heatmap with the original's look, or two runs side by side."""
     from longva.niah.plot import load_entries, plot_compare, plot_heatmap
 
+    if out is not None:
+        output_file(out, "--out", "a .png file path")
     entries, layout = load_entries(file)
     folder = file if file.is_dir() else file.parent
     if compare is None:
@@ -177,6 +202,7 @@ def compare_cmd(
     """Compare runs: Markdown table (average, per length), JSON, heatmaps, side-by-side figure."""
     from longva.niah.compare import compare_runs
 
+    output_dir(out, "--out")
     report = compare_runs(runs, out, title)
     typer.echo(report["markdown"])
     typer.echo(f"figure: {report['figure']}")
@@ -198,6 +224,8 @@ def needles_cmd(
     """Write a synthetic counterfactual needle set (no downloads)."""
     from longva.niah.synthetic_needles import generate_needles
 
+    output_dir(out, "OUT")
+    n, size = bounded(n, "--n", POSITIVE_INT), bounded(size, "--size", IMAGE_SIZE)
     palette = [c.strip() for c in colors.split(",")] if colors else None
     typer.echo(
         str(
@@ -205,7 +233,7 @@ def needles_cmd(
                 out,
                 n,
                 size,
-                _kinds(kinds),
+                _kinds(kinds, "--kinds"),
                 palette,
                 options=options,
                 background=background,
@@ -243,6 +271,10 @@ def niah_text_cmd(
     """Text NIAH (passkey retrieval) for an LM alone; x axis "Token Limit"."""
     from longva.niah.text_niah_command import TextNIAHOptions, run_text_niah
 
+    output_dir(out, "--out")
+    samples, digits = bounded(samples, "--samples", POSITIVE_INT), bounded(digits, "--digits", PASSKEY_DIGITS)
+    distractors = bounded(distractors, "--distractors", NON_NEGATIVE_INT)
+    rope_theta = bounded(rope_theta, "--rope-theta", POSITIVE)
     opts = TextNIAHOptions(
         model=model,
         out=out,
@@ -264,13 +296,19 @@ def niah_text_cmd(
 
 
 def _positive(value: int, flag: str) -> int:
-    if value < 1:
-        raise InputError(f"{flag} {value}: expected a positive integer")
-    return value
+    return bounded(value, flag, POSITIVE_INT)
 
 
-def _kinds(spec: str) -> list[str]:
-    return [k.strip() for k in spec.split(",") if k.strip()]
+def _kinds(spec: str, flag: str = "--needle-kinds") -> list[str]:
+    from longva.errors import InputError
+    from longva.niah.synthetic_needles import KINDS
+
+    kinds = [k.strip() for k in spec.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise InputError(f"{flag} {spec!r}: unknown kind {bad[0] if bad else '(none)'!r}; expected a comma list of"
+                         f" {', '.join(KINDS)}")
+    return kinds
 
 
 def _name(path: Path) -> str:

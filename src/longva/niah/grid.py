@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from longva.errors import InputError
+from longva.utils.numbers import FRACTION, Bounds, number_list
 
 # Depths are rounded to this many decimals so 0.1 * 3 is 0.3 (np.arange gives 0.30000000000000004).
 DEPTH_DECIMALS = 6
@@ -52,54 +53,17 @@ def insert_index(depth: float, length: int) -> int:
     return min(length, int(math.floor(depth * length + 1e-9)))
 
 
-def _numbers(spec: str, what: str, cast) -> list:
-    try:
-        return (
-            [cast(x) for x in spec.split(":")]
-            if ":" in spec
-            else [cast(x) for x in spec.split(",")]
-        )
-    except ValueError:
-        raise InputError(
-            f"{what} {spec!r} is not a grid spec; expected start:stop:step or a comma list of numbers"
-        ) from None
-
-
-def _range(spec: str, what: str, cast, eps: float) -> list:
-    parts = _numbers(spec, what, cast)
-    if len(parts) != 3:
-        raise InputError(
-            f"{what} {spec!r} has {len(parts)} ':'-separated fields; expected start:stop:step"
-        )
-    start, stop, step = parts
-    if step <= 0:
-        raise InputError(f"{what} {spec!r}: step {step} must be > 0")
-    if start > stop:
-        raise InputError(
-            f"{what} {spec!r}: start {start} is greater than stop {stop}; expected start <= stop (e.g. "
-            f"{stop}:{start}:{step})"
-        )
-    count = int(math.floor((stop - start) / step + eps)) + 1
-    return [start + i * step for i in range(count)]
+LENGTH = Bounds(lo=1, integer=True)
 
 
 def parse_lengths(spec: str, what: str = "--frames") -> tuple[int, ...]:
-    """'200:3000:200' -> (200, 400, ..., 3000); '8,16' -> (8, 16). Values must be >= 1."""
-    spec = spec.strip()
-    values = _range(spec, what, int, 0.0) if ":" in spec else _numbers(spec, what, int)
-    if not values or min(values) < 1:
-        raise InputError(f"{what} {spec!r}: lengths must be >= 1")
-    return tuple(sorted(set(values)))
+    """'200:3000:200' -> (200, 400, ..., 3000); '8,16' -> (8, 16). Whole numbers >= 1."""
+    return tuple(sorted(set(number_list(spec, what, LENGTH))))
 
 
 def parse_depths(spec: str, what: str = "--depths") -> tuple[float, ...]:
     """'0:1:0.2' -> (0.0, 0.2, ..., 1.0); '0,0.5,1' -> (0.0, 0.5, 1.0). Values in [0, 1]."""
-    spec = spec.strip()
-    values = _range(spec, what, float, 1e-9) if ":" in spec else _numbers(spec, what, float)
-    values = [round(v, DEPTH_DECIMALS) for v in values]
-    if not values or min(values) < 0 or max(values) > 1:
-        raise InputError(f"{what} {spec!r}: depths must lie in [0, 1]")
-    return tuple(sorted(set(values)))
+    return tuple(sorted(set(number_list(spec, what, FRACTION, round_to=DEPTH_DECIMALS))))
 
 
 def make_grid(
@@ -110,6 +74,6 @@ def make_grid(
         raise InputError(f"grid preset {preset!r} is unknown; expected one of {', '.join(PRESETS)}")
     default_lengths, default_depths = PRESETS[preset]
     return Grid(
-        lengths=parse_lengths(lengths or default_lengths, length_flag),
-        depths=parse_depths(depths or default_depths, "--depths"),
+        lengths=parse_lengths(default_lengths if lengths is None else lengths, length_flag),
+        depths=parse_depths(default_depths if depths is None else depths, "--depths"),
     )

@@ -77,6 +77,8 @@ def generate_needles(
             f"synthetic needles: kinds {list(kinds)}, n {n}, size {size}; expected kinds from {KINDS}, n >= 1, size "
             ">= 16"
         )
+    if background not in BACKGROUNDS:  # checked before the folder is made
+        raise InputError(f"synthetic needle background {background!r}: expected 'texture' or 'plain'")
     rng = np.random.default_rng(seed)
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -156,6 +158,9 @@ def _distractor_pool(spec: NeedleSpec, palette, words) -> list[str]:
     if spec.draw_args.get("thing") == "wheel":
         return ["Round", "Square", "Triangle", "Star", "Oval"]
     return list(dict.fromkeys([*palette, *COLORS]))
+
+
+BACKGROUNDS = ("texture", "plain")
 
 
 def _background(size: int, kind: str, rng) -> Image.Image:

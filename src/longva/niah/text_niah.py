@@ -33,6 +33,7 @@ from longva.niah.grid import Grid, insert_index
 from longva.niah.results import cell_key
 from longva.niah.sequence import EmbedFn, Run, Source, TokenSource, interleave, normalize, text_source
 from longva.niah.tasks.prompts import safe_tokenize
+from longva.utils.text_input import read_text
 
 NEEDLE_FORMAT = "\nThe special magic Singapore number is: {}.\n"
 DISTRACTOR_FORMATS = [
@@ -97,17 +98,26 @@ def load_filler(spec: str | os.PathLike, tokenizer, min_tokens: int, seed: int =
                 " " + synthetic_filler(max(64, (min_tokens - len(ids)) // 6), seed + len(ids)),
             )
         return ids
-    path = Path(spec)
-    files = sorted(path.glob("*.txt")) if path.is_dir() else [path]
-    if not files or not all(f.is_file() for f in files):
-        raise InputError(
-            f"text haystack {str(spec)!r} is not 'synthetic', a .txt file or a folder of .txt files"
-        )
-    text = "".join(f.read_text(encoding="utf-8", errors="replace") for f in files)
-    if not text.strip():
-        raise InputError(f"text haystack {str(spec)!r} is empty")
+    text = read_haystack_text(spec)
     ids = safe_tokenize(tokenizer, text)
     return (ids * (min_tokens // len(ids) + 1))[: max(min_tokens, len(ids))]
+
+
+def read_haystack_text(spec: str | os.PathLike) -> str:
+    """The text of a .txt haystack (a file or a folder of .txt files), strictly UTF-8, not empty."""
+    path = Path(spec)
+    what = "--haystack"
+    if not path.exists():
+        raise InputError(f"{what} {str(spec)!r} does not exist; expected 'synthetic', a .txt file or a folder of them")
+    files = sorted(path.glob("*.txt")) if path.is_dir() else [path]
+    if not files:
+        raise InputError(
+            f"{what} {str(spec)!r} holds no .txt file; expected 'synthetic', a .txt file or a folder of them"
+        )
+    text = "".join(read_text(f, what, "UTF-8 text (a .txt file)") for f in files)  # a video is refused here
+    if not text.strip():
+        raise InputError(f"{what} {str(spec)!r} is empty; expected text to hide the passkeys in")
+    return text
 
 
 def period_ids(tokenizer, vocab_size: int) -> set[int]:

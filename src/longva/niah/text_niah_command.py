@@ -7,7 +7,6 @@ distractors -> cells (`text_niah.text_cells`) -> evaluation (`grid_run.run_plan`
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +30,14 @@ from longva.niah.text_niah import (
     make_distractors,
     make_passkeys,
     period_ids,
+    read_haystack_text,
     text_cells,
     text_sources,
 )
 from longva.utils.device import parse_dtype, resolve_device
 from longva.utils.distributed import init_parallel
+from longva.utils.paths import model_folder
+from longva.utils.text_input import read_json
 
 
 @dataclass
@@ -69,6 +71,8 @@ def run_text_niah(opts: TextNIAHOptions) -> dict | None:
             " expected >= 1, >= 1, >= 0"
         )
     grid = make_grid(opts.lengths, opts.depths, opts.preset, "--lengths")
+    if str(opts.haystack) != "synthetic":
+        read_haystack_text(opts.haystack)  # a missing, binary or empty haystack fails before the model loads
     init_parallel()
     device = resolve_device(opts.device)
     lm, tokenizer = load_text_model(opts.model, parse_dtype(opts.dtype or "auto", device), device)
@@ -137,15 +141,11 @@ def load_text_model(
 ):
     """(causal LM, tokenizer) from a plain HF causal-LM folder or the LM of a LongVA folder."""
     model_dir = Path(model_dir)
-    config = model_dir / "config.json"
-    if not config.is_file():
-        raise CheckpointError(
-            f"--model {str(model_dir)!r} has no config.json; expected a model folder"
-        )
+    config = model_folder(model_dir) / "config.json"
     try:
-        raw = json.loads(config.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise CheckpointError(f"{config} is not valid JSON") from None
+        raw = read_json(config, "config.json")  # UTF-8, valid JSON, an object
+    except InputError as e:
+        raise CheckpointError(str(e)) from None
     if raw.get("model_type") == "longva" or any(k.startswith("mm_") for k in raw):
         from longva.model.modeling_longva import LongVAForCausalLM
         from longva.model.processor import LongVAProcessor
@@ -157,8 +157,8 @@ def load_text_model(
     try:
         lm = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    except (OSError, ValueError) as e:
-        first = str(e).splitlines()[0][:120]
+    except (OSError, ValueError, TypeError, RuntimeError) as e:  # bad values, shapes that do not fit
+        first = " ".join(str(e).split())[:200]
         raise CheckpointError(
             f"--model {str(model_dir)!r} cannot be loaded as a causal LM ({type(e).__name__}: {first})"
         ) from None

@@ -1,8 +1,8 @@
 """`longva niah run`: any task family on any adapter, from options to results.
 
-Order of work, so bad input fails in a second and before any model is loaded: mode, task and
-grid spec -> needles (generated once into <out>/needles, or loaded) -> haystack length -> model
-type (flag or config.json) -> model -> frame size -> embeddings (cached) -> cells
+Order of work, so bad input fails in a second and before anything is written: mode, task and
+grid spec -> a needle folder (loaded) -> haystack length -> model type (flag or config.json) ->
+model -> synthetic needles (generated once into <out>/needles) -> frame size -> embeddings (cached) -> cells
 (`tasks.builder.build_vniah`) -> evaluation (`grid_run.run_plan`) -> summary. The original
 single-needle LongVA run keeps its cells, numbers and run.json.
 """
@@ -75,7 +75,7 @@ def run_vniah(opts: VNIAHOptions) -> dict | None:
     grid = make_grid(opts.frames, opts.depths, opts.preset, "--frames")
     init_parallel()
     rank, _ = world()
-    tasks = _tasks(opts, rank)
+    given = None if opts.needles == "synthetic" else load_task(opts.needles, opts.task)  # reads only
     synthetic = {k: v for k, v in opts.synthetic.items() if v is not None}
     haystack = open_haystack(
         opts.haystack, fps=opts.fps, num_frames=opts.haystack_frames, **synthetic
@@ -86,6 +86,8 @@ def run_vniah(opts: VNIAHOptions) -> dict | None:
     )
 
     adapter = _load(opts, model_type)
+    # synthetic needles are written into --out only once everything else is checked
+    tasks = given if given is not None else _tasks(opts, rank)
     adapter.fit_frames(first_frame_hw(haystack))
     cache = EmbeddingCache(opts.cache_dir or default_cache_dir())
     hay, visuals = _embeddings_once(adapter, haystack, tasks, grid, cache, rank, opts.fps)

@@ -33,6 +33,14 @@ def reproduce_cmd(
 
     from rich.console import Console
 
+    from longva.utils.numbers import NON_NEGATIVE_INT, POSITIVE_INT, bounded
+    from longva.utils.paths import output_dir
+
+    output_dir(out, "--out")  # argument checks only (issue 16): before any stage runs
+    if publish is not None:
+        output_dir(publish, "--publish")
+    seed, threads = bounded(seed, "--seed", NON_NEGATIVE_INT), bounded(threads, "--threads", POSITIVE_INT)
+
     from longva.recipes.config import RecipeConfig, quick_config
     from longva.recipes.report import write_report
     from longva.recipes.reproduce import parse_seeds, reproduce

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from longva.errors import InputError
+from longva.utils.numbers import POSITIVE, POSITIVE_INT, bounded
 
 
 def serve_cmd(
@@ -57,6 +58,10 @@ def serve_cmd(
     """Serve a model: a web page at / and an OpenAI-compatible API at /v1 (one process)."""
     from longva.serve.settings import ServeSettings, check_port_free, exposure_warning
 
+    for value, flag in ((max_queue, "--max-queue"), (max_frames, "--max-frames"), (max_visuals, "--max-visuals"),
+                        (max_new_tokens, "--max-new-tokens")):
+        bounded(value, flag, POSITIVE_INT)
+    bounded(max_request_mb, "--max-request-mb", POSITIVE)
     settings = ServeSettings(
         model_dir=model,
         host=host,

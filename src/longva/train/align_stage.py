@@ -28,6 +28,7 @@ from longva.train.align_parts import (
 from longva.train.trainer import Trainer, TrainerConfig, seed_everything
 from longva.utils.dataclass_config import load_config, to_dict
 from longva.utils.distributed import ParallelContext, init_parallel
+from longva.utils.io import atomic_dir
 
 
 @dataclass
@@ -152,6 +153,8 @@ def build_align_trainer(cfg: AlignTrainConfig, ctx=None, dataset: ConversationDa
     trainer = align_trainer(
         model, batches, train, parts, run_config, stage.vision_tower_lr, stage.projector_lr, ctx
     )
+    if stage.warmup_ratio is not None:  # warmup follows the step budget, which a resume may change
+        trainer.derived_from_steps = ("lr_schedule.warmup_steps",)
     return trainer, processor
 
 
@@ -159,7 +162,8 @@ def export_final(trainer: Trainer, processor) -> Path:
     """Save the trained model as a LongVA folder `output_dir/final` (rank 0; others wait)."""
     out = trainer.output_dir / "final"
     if trainer.ctx.is_main:
-        trainer.model.save_pretrained(out, processor)
+        with atomic_dir(out) as tmp:  # a kill leaves no half-written final/
+            trainer.model.save_pretrained(tmp, processor)
     trainer.ctx.barrier()
     return out
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import typer
 
+from longva.utils.paths import output_dir
+
 train_app = typer.Typer(help="Training stages (long-context text; vision alignment).", no_args_is_help=True)
 
 
@@ -29,6 +31,7 @@ def text(
     from longva.train.text_stage import load_text_config, run_text_training
 
     cfg = load_text_config(config, overrides)
+    output_dir(cfg.train.output_dir, "train.output_dir")  # before the model loads
     history = run_text_training(cfg, resume=resume)
     if history and os.environ.get("RANK", "0") == "0":
         last = history[-1]
@@ -48,6 +51,7 @@ def align(
     from longva.train.align_stage import check_align_data, load_align_config, run_align_training
 
     cfg = load_align_config(config, overrides)
+    output_dir(cfg.train.output_dir, "train.output_dir")  # before the model loads
     dataset = None
     if check_data:  # before the weights load and before anything is written
         dataset, s = check_align_data(cfg)

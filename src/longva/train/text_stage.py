@@ -28,6 +28,7 @@ from longva.train.trainer import Trainer, TrainerConfig, seed_everything
 from longva.utils.dataclass_config import load_config, to_dict
 from longva.utils.device import parse_dtype
 from longva.utils.distributed import ParallelContext, init_parallel
+from longva.utils.io import atomic_dir
 
 
 @dataclass
@@ -192,7 +193,8 @@ def export_final(trainer: Trainer) -> Path:
         state = {k.removeprefix("lm."): v for k, v in full.items()}
         attn = lm.config._attn_implementation
         lm.config._attn_implementation = "sdpa"  # the ring is a training-time choice
-        lm.save_pretrained(out, state_dict=state)
+        with atomic_dir(out) as tmp:  # a kill leaves no half-written final/
+            lm.save_pretrained(tmp, state_dict=state)
         lm.config._attn_implementation = attn
     trainer.ctx.barrier()
     return out

@@ -21,6 +21,7 @@ scheduler counters, RNG states and the data position.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -43,6 +44,7 @@ from longva.train.distributed.fsdp import is_fsdp
 from longva.train.distributed.grad_sync import all_reduce_grads
 from longva.train.metrics_log import MetricsLogger, check_tensorboard, memory_stats
 from longva.train.optim import OptimizerConfig, build_optimizer
+from longva.train.resume_check import check_resume
 from longva.train.schedules import LRScheduleConfig, build_lr_scheduler
 from longva.utils.distributed import ParallelContext
 from longva.utils.io import atomic_write_json
@@ -120,6 +122,7 @@ class Trainer:
         self.step = 0
         self.output_dir = Path(config.output_dir)
         self.logger: MetricsLogger | None = None
+        self.derived_from_steps: tuple[str, ...] = ()  # trainer-config paths a resume may see change
 
     # -- setup -------------------------------------------------------------------------------
     def _prepare(self, resume: bool) -> None:
@@ -132,7 +135,9 @@ class Trainer:
             )
         seed_everything(self.config.seed + self.ctx.rank)
         state = read_checkpoint(existing, self.ctx) if (resume and existing is not None) else None
-        if state is not None:
+        if state is not None:  # refused before anything is loaded or written
+            check_resume(state, dataclasses.asdict(self.config), self.run_config, f"output_dir {self.output_dir}",
+                         self.derived_from_steps)
             self._warn_if_schedule_changed(state)
             load_checkpoint(existing, self.model, self.optimizer, state, self.ctx)
             self.scheduler.load_state_dict(state["scheduler"])
@@ -246,6 +251,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "group_names": self.group_names,
             "run_config": self.run_config,
+            "trainer_config": dataclasses.asdict(self.config),  # what a resume is compared with
         }
         return save_checkpoint(
             self.output_dir,

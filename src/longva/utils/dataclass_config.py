@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
 from pathlib import Path
@@ -19,8 +20,9 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 
-from longva.errors import ConfigError
+from longva.errors import ConfigError, InputError
 from longva.utils.io import atomic_write_text
+from longva.utils.text_input import read_text
 
 T = TypeVar("T")
 
@@ -104,11 +106,13 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         if isinstance(value, str):  # YAML reads "1e9" as a string
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 raise ConfigError(f"{where}: expected a number, got {value!r}") from None
         if not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):  # YAML's .nan / .inf would train on NaN or never stop
+            raise ConfigError(f"{where}: {value!r} is not finite; expected a finite number")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -152,9 +156,12 @@ def to_dict(obj: Any) -> Any:
 def read_mapping(path: str | Path) -> dict:
     """Read a YAML or JSON file into a dict (one-line error if missing or malformed)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"config file {str(path)!r} does not exist; expected a .yaml/.yml/.json file")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = read_text(path, "config file", "a UTF-8 .yaml/.yml/.json file")
+    except InputError as e:
+        raise ConfigError(str(e)) from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:
@@ -197,28 +204,31 @@ def get_path(obj: Any, dotted: str) -> Any:
     return cur
 
 
-def set_path(obj: T, dotted: str, value: Any) -> T:
-    """Return a copy of dataclass `obj` with the field at `dotted` set (type-checked)."""
+def set_path(obj: T, dotted: str, value: Any, where: str = "") -> T:
+    """Return a copy of dataclass `obj` with the field at `dotted` set (type-checked); `where` is
+    the path of `obj` itself, so errors name the whole path (`train.optimizer.lr`)."""
     head, _, rest = dotted.partition(".")
+    full = f"{where}.{dotted}" if where else dotted
     if not dataclasses.is_dataclass(obj):
-        raise ConfigError(f"unknown config path {dotted!r}: not a config section")
+        raise ConfigError(f"unknown config path {full!r}: not a config section")
     names = [f.name for f in dataclasses.fields(obj)]
     if head not in names:
-        raise ConfigError(f"unknown config path {dotted!r} at {head!r};{_close(head, names)}")
+        raise ConfigError(f"unknown config path {full!r} at {head!r};{_close(head, names)}")
     hints = typing.get_type_hints(type(obj))
     current = getattr(obj, head)
+    inner = f"{where}.{head}" if where else head
     if rest:
         if isinstance(current, dict):
             new_value = dict(current)
             new_value[rest] = value  # free-form mapping (e.g. hf_config): no schema to check
         else:
-            new_value = set_path(current, rest, value)
+            new_value = set_path(current, rest, value, inner)
     else:
-        new_value = _convert(value, hints[head], dotted)
+        new_value = _convert(value, hints[head], full)
     new_obj = dataclasses.replace(obj, **{head: new_value})
     validate = getattr(new_obj, "validate", None)
     if callable(validate):
-        validate(type(obj).__name__)
+        validate(where or type(obj).__name__)
     return new_obj
 
 

@@ -12,13 +12,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import torch
 
 from longva.errors import CheckpointError, InputError
+from longva.utils.paths import model_folder
+from longva.utils.text_input import read_json
 
 MODEL_TYPES = ("longva", "llava_onevision", "llava_next_video", "qwen2_vl", "qwen2_5_vl")
 HF_CLASSES = {
@@ -30,18 +31,11 @@ HF_CLASSES = {
 
 
 def read_config(model_dir: str | os.PathLike) -> dict:
-    path = Path(model_dir) / "config.json"
-    if not path.is_file():
-        raise CheckpointError(
-            f"--model {str(model_dir)!r} has no config.json; expected a model folder"
-        )
+    path = model_folder(model_dir) / "config.json"
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise CheckpointError(f"{path} is not valid JSON") from None
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{path} holds a {type(config).__name__}; expected an object")
-    return config
+        return read_json(path, "config.json")  # UTF-8, valid JSON, an object
+    except InputError as e:
+        raise CheckpointError(str(e)) from None
 
 
 def detect_model_type(model_dir: str | os.PathLike) -> str:

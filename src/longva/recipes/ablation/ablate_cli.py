@@ -22,6 +22,7 @@ import typer
 
 from longva.ablation.compiler import COUNT_POLICIES
 from longva.utils.cli_groups import DefaultRunGroup
+from longva.utils.paths import output_dir
 
 ablate_app = typer.Typer(
     cls=DefaultRunGroup,
@@ -72,6 +73,10 @@ def run_command(
     from longva.ablation.parse import load_plan
     from longva.recipes.ablation.recipe_target import RecipeTarget
 
+    if not dry_run:  # argument checks only (issue 16): the output folders, before anything trains
+        for folder, flag in ((out, "--out"), (cache, "--cache")):
+            if folder is not None:
+                output_dir(folder, flag)
     registry = _registry(plugin)
     RecipeTarget(vniah_grid=vniah_grid)  # checks the option before anything is compiled
     parsed = load_plan(plan, task=task)
