@@ -2,9 +2,10 @@
 
 import torch
 
-from longva.data.toy.colours import COLOURS, needle_batch, needle_word_ids
+from longva.data.toy.colours import COLOURS, anchor_frames, filler_words, needle_word_ids
 from longva.recipes.config import AlignStageConfig, RecipeConfig
 from longva.recipes.stages import anchor_batches, anchor_projector, build_tokenizer, fresh_vision_model, new_lm
+from longva.train.anchor_stage import anchor_targets
 
 
 def _model():
@@ -20,9 +21,21 @@ def test_needle_word_ids_are_the_text_needles_tokens():
     ids = needle_word_ids(tok)
     assert len(set(ids.values())) == len(COLOURS)  # one distinct word per colour
     assert all(tok.decode([i]).strip() == c for c, i in ids.items())
-    pixels, colours = needle_batch(1, 2, 6, 32)
-    again, colours_again = needle_batch(1, 2, 6, 32)
-    assert pixels.shape == (6, 32, 32, 3) and colours == colours_again and (pixels == again).all()
+    pixels, names = anchor_frames(1, 2, 6, 32)
+    again, names_again = anchor_frames(1, 2, 6, 32)
+    assert pixels.shape == (12, 32, 32, 3) and names == names_again and (pixels == again).all()
+    assert all(n in COLOURS for n in names[:6]) and names[6:] == [None] * 6  # needles, then haystack
+
+
+def test_anchor_targets_are_the_word_or_the_filler_mean():
+    cfg, tok, model = _model()
+    batch = anchor_batches(model, tok, AlignStageConfig(batch_size=4), seed=0).batch(0)
+    targets = anchor_targets(model, batch["target_ids"], batch["target_mask"])  # (8, D)
+    embeddings = model.language_model.get_input_embeddings().weight.detach()
+    words = needle_word_ids(tok)
+    assert torch.allclose(targets[0], embeddings[batch["target_ids"][0, 0]])
+    assert int(batch["target_mask"][0].sum()) == 1 and int(batch["target_ids"][0, 0]) in words.values()
+    assert torch.allclose(targets[-1], embeddings[filler_words(tok)].mean(0), atol=1e-6)
 
 
 def test_anchoring_pulls_needle_tokens_to_their_words_and_trains_only_the_projector(tmp_path):
@@ -31,8 +44,7 @@ def test_anchoring_pulls_needle_tokens_to_their_words_and_trains_only_the_projec
     stage = AlignStageConfig(batch_size=16, anchor_steps=40, anchor_lr=3e-3, checkpoint_every=100)
     frozen = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("projector.")}
     batch = anchor_batches(model, tok, stage, seed=99).batch(0)
-    embeddings = model.language_model.get_input_embeddings().weight.detach()
-    target = embeddings[batch["target_ids"]][:, None, :]  # (B, 1, D)
+    target = anchor_targets(model, batch["target_ids"], batch["target_mask"])[:, None, :]  # (B, 1, D)
 
     def error() -> float:
         with torch.no_grad():

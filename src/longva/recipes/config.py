@@ -153,7 +153,7 @@ class VisionPretrainConfig:
 
 @dataclass
 class AlignStageConfig:
-    steps: int = 300
+    steps: int = 150
     batch_size: int = 32
     lr: float = 1e-3
     # the tower arrives pretrained (V0): at the projector's LR it forgets what V0 taught it and
@@ -174,7 +174,7 @@ class AlignStageConfig:
     # purple) flipped with length; 32 grids halve that ratio. The first `easy_steps` steps draw
     # at most `easy_max_grids` grids.
     max_grids: int = 32
-    easy_steps: int = 150
+    easy_steps: int = 75
     easy_max_grids: int = 8
     # a projector whose last layer starts at zero puts every colour at the same point and lets
     # the loss pull each to its own answer; a random one scatters them at 2-4x the norm of the
@@ -182,9 +182,11 @@ class AlignStageConfig:
     zero_init_projector_output: bool = True
     easy_needle_copies: int = 1  # >1: the easy images show the colour square in that many grids
     # S2a, LLaVA's stage 1 (feature alignment) before S2: the projector alone learns to put a
-    # needle frame's tokens at the input embedding of its colour's word (one grid per image).
-    # Without it S2 stalled in partial solutions on about half the seeds (final loss 0.2-0.9,
-    # one or two colours never told apart, V-NIAH 0.75-0.88); with it the same runs reach 1.0.
+    # needle frame's tokens at the input embedding of its colour's word and a haystack frame's at
+    # the mean of the filler words (one grid per image). Without it S2 stalled in partial
+    # solutions on about half the seeds (final loss 0.13-0.9, one or two colours never told
+    # apart, V-NIAH 0.75-0.88); with it those runs reach 1.0. Anchoring the needles alone made
+    # the haystack frames quieter than filler text, and the short LM then read 7x its context.
     anchor_steps: int = 100
     anchor_lr: float = 1e-3
     data_mix: dict[str, float] = field(default_factory=lambda: {"multi_grid": 1.0, "single_grid": 0.0})

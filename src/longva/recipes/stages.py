@@ -25,7 +25,8 @@ from longva.data.toy.colours import (
     AlignmentTask,
     CaptionedImages,
     TextRetrievalTask,
-    needle_batch,
+    anchor_frames,
+    filler_words,
     needle_word_ids,
     tokenizer_corpus,
 )
@@ -199,19 +200,26 @@ def train_align(model: LongVAForCausalLM, processor, stage: AlignStageConfig, qu
 
 
 def anchor_batches(model: LongVAForCausalLM, tokenizer, stage: AlignStageConfig, seed: int) -> IndexedBatches:
-    """Needle frames and the token id of their colour's word (S2a's pairs)."""
+    """S2a's pairs: needle frames -> their colour's word; haystack frames -> the filler words."""
     vision, word_ids = model.config.vision, needle_word_ids(tokenizer)
+    filler = filler_words(tokenizer)  # (K,)
 
     def make(i):
-        pixels, colours = needle_batch(seed, i, stage.batch_size, vision.image_size)
+        pixels, names = anchor_frames(seed, i, stage.batch_size, vision.image_size)
+        ids = torch.zeros(len(names), len(filler), dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, name in enumerate(names):
+            words = filler if name is None else torch.tensor([word_ids[name]])
+            ids[row, : len(words)], mask[row, : len(words)] = words, 1
         return {"pixel_values": normalise_pixels(pixels, vision.image_mean, vision.image_std),
-                "target_ids": torch.tensor([word_ids[c] for c in colours])}
+                "target_ids": ids, "target_mask": mask}
 
     return IndexedBatches(make)
 
 
 def anchor_projector(model: LongVAForCausalLM, tokenizer, stage: AlignStageConfig, workdir: Path, seed: int):
-    """S2a: the projector alone learns to map a needle frame to its colour word's embedding."""
+    """S2a: the projector alone learns to put a needle frame at its colour word's embedding and a
+    haystack frame at the filler words' mean (LLaVA's stage 1 for this LM: pictures become words)."""
     if stage.anchor_steps == 0:
         return []
     tcfg = _trainer_config(workdir, stage.anchor_steps, stage.anchor_lr, LRScheduleConfig(), 0.0, 1.0,

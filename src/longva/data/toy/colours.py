@@ -284,11 +284,13 @@ def needle_word_ids(tokenizer) -> dict[str, int]:
     return {c: tokenizer.encode(" " + c, add_special_tokens=False)[0] for c in COLOURS}
 
 
-def needle_batch(seed: int, index: int, batch_size: int, size: int) -> tuple[np.ndarray, list[str]]:
-    """`batch_size` needle frames (B, S, S, 3) uint8 and their colours; batch i depends on (seed, i)."""
+def anchor_frames(seed: int, index: int, batch_size: int, size: int) -> tuple[np.ndarray, list[str | None]]:
+    """`batch_size` needle frames then as many haystack frames (2B, S, S, 3) uint8, and what each
+    shows: its colour, or None for a haystack frame (nothing a word names). Depends on (seed, i)."""
     rng = np.random.default_rng([seed, index, 43])
     colours = [list(COLOURS)[int(i)] for i in rng.integers(len(COLOURS), size=batch_size)]
-    return np.stack([np.asarray(needle_frame(rng, c, size)) for c in colours]), colours
+    needles = np.stack([np.asarray(needle_frame(rng, c, size)) for c in colours])
+    return np.concatenate([needles, haystack_pixels(rng, batch_size, size)]), colours + [None] * batch_size
 
 
 # ---- captioned images (vision pretraining) ----------------------------------------------------
