@@ -13,11 +13,12 @@ import dataclasses
 import pytest
 
 from longva.errors import ConfigError
+from longva.model.tower_presets import tower_like
 from longva.recipes.ablation.recipe_target import RecipeTarget
 from longva.recipes.config import RecipeConfig
 from longva.recipes.stage_inputs import STAGE_INPUTS, STAGE_ORDER, stages_reading
 from longva.recipes.stage_runner import RecipeRunner
-from longva.utils.dataclass_config import get_path, set_path
+from longva.utils.dataclass_config import get_path, set_path, to_dict
 
 
 def stage_keys(cfg: RecipeConfig) -> dict[str, str]:
@@ -49,12 +50,23 @@ OTHER_VALUES = {
     "model.projector.num_heads": 2, "model.projector.num_queries": 8, "model.pooling.stride": 1,
     "model.pooling.tokens_per_grid": 2, "model.encoding.grid_pinpoints": [[32, 64]], "model.lm.rope_theta": 1e5,
     "model.template": "llama_3", "model.max_length": 4096, "eval.vniah.rope_theta": 1e6,
-    "model.encoding.frame_mode": "crop",
+    "model.encoding.frame_mode": "crop", "model.visual_position": "after_text", "model.attention": "prefix_lm",
 }
+
+
+def _fused(cfg: RecipeConfig) -> RecipeConfig:
+    """`model.vision.parts` only exists with type fused: change both at once."""
+    return set_path(cfg, "model.vision", to_dict(tower_like("fused", cfg.model.vision)))
+
+
+# leaves that can only change together with another one
+OTHER_CHANGES = {"model.vision.parts": _fused}
 
 
 def changed(cfg: RecipeConfig, path: str) -> RecipeConfig | None:
     """`cfg` with the value at `path` changed to another valid value (None when none is at hand)."""
+    if path in OTHER_CHANGES:
+        return OTHER_CHANGES[path](cfg)
     old = get_path(cfg, path)
     candidates = {bool: lambda v: [not v], int: lambda v: [v + 1, v - 1], float: lambda v: [v * 2 or 0.5, v / 2],
                   str: lambda v: [v + " x", "llama_3", "answer", "template", "anyres", "siglip", "max", "linear"],

@@ -76,3 +76,21 @@ def test_bad_theta_and_non_rope_models_are_config_errors():
     not_rope = types.SimpleNamespace(config=types.SimpleNamespace(rope_parameters=None))
     with pytest.raises(ConfigError, match="rope_parameters"):
         set_rope_theta(not_rope, 1e6)
+
+
+@pytest.mark.parametrize("family", ["gemma", "mistral"])
+def test_with_rope_theta_on_other_families_matches_setting_it_in_place(family):
+    """Gemma keeps a non-persistent `embed_scale`: copied, not left on the meta device."""
+    from transformers import AutoModelForCausalLM
+
+    from longva.model.config import LongVAConfig
+    from longva.model.modeling_longva import build_lm_config
+    from longva.model.tiny import tiny_lm_config
+
+    torch.manual_seed(0)
+    lm = AutoModelForCausalLM.from_config(build_lm_config(LongVAConfig(lm=tiny_lm_config(128, model_type=family))))
+    new = with_rope_theta(lm.eval(), 1e6)
+    ids = torch.randint(0, 128, (1, 200), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        set_rope_theta(lm, 1e6)
+        assert torch.allclose(lm(ids).logits, new(ids).logits, atol=1e-5)

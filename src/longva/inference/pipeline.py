@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from longva.errors import ConfigError
 from longva.inference.conversation import ChatResult, chat
 from longva.inference.generation import GenerationOutput, generate
 from longva.utils.device import parse_dtype, resolve_device
@@ -44,9 +45,19 @@ def load_pipeline(
 
     device = resolve_device(device)
     model = LongVAForCausalLM.from_pretrained(model_dir, dtype=parse_dtype(dtype, device), device=device)
+    check_chat_layout(model.config, model_dir)
     with transformers_errors_only():
         processor = LongVAProcessor.from_pretrained(model_dir, config=model.config)
     return LongVAPipeline(model, processor, model_dir)
+
+
+def check_chat_layout(config, model_dir) -> None:
+    """Chat prefills causally with one placeholder per visual: refuse what it would get wrong."""
+    if config.visual_position == "interleaved" or config.attention != "causal":
+        raise ConfigError(
+            f"{model_dir}: visual_position={config.visual_position!r}, attention={config.attention!r}; chat"
+            " supports before_text / after_text with causal attention (the toy recipe's evaluations cover the rest)"
+        )
 
 
 @contextmanager

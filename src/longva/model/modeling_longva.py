@@ -1,7 +1,8 @@
 """LongVAForCausalLM: vision tower -> projector -> pooling -> spliced into a causal LM.
 
-Composed from transformers classes (CLIP/SigLIP vision model, any AutoModelForCausalLM such as
-Qwen2 or Llama); the only new modules are the projector, the pooling and, for AnyRes, the
+Composed from transformers classes (a CLIP, SigLIP, ViT, DINOv2, ResNet or ConvNeXt vision model
+or a fusion of two, `vision_backbones.py`; any AutoModelForCausalLM such as Qwen2, Llama, Mistral
+or Gemma); the only new modules are the projector, the pooling and, for AnyRes, the
 `image_newline` vector. Follow one video through `forward`:
 
     frames (F, 3, S, S) --tower, layer -2, no CLS--> (F, g*g, D_v) --projector--> (F, g*g, D)
@@ -25,9 +26,10 @@ from longva.model.config import LongVAConfig
 from longva.model.encoding import VisualInput, grid_token_shape, merge_grids, tokens_per_frame
 from longva.model.loss import next_token_loss
 from longva.model.pooling import build_pooling
+from longva.model.prefix_lm import prefix_lm_mask, visual_flags
 from longva.model.projector import build_projector
 from longva.model.prompt import IGNORE_INDEX, IMAGE_TOKEN_INDEX
-from longva.model.vision_tower import VisionTower
+from longva.model.vision_backbones import build_vision_tower
 
 
 def build_lm_config(config: LongVAConfig):
@@ -58,7 +60,7 @@ class LongVAForCausalLM(nn.Module):
         super().__init__()
         self.config = config
         self.language_model = language_model or AutoModelForCausalLM.from_config(build_lm_config(config))
-        self.vision_tower = VisionTower(config.vision)
+        self.vision_tower = build_vision_tower(config.vision)
         side = config.vision.grid_side
         self.projector = build_projector(
             config.projector, config.vision.hidden_size, self.lm_hidden_size, native_tokens=side * side
@@ -188,6 +190,19 @@ class LongVAForCausalLM(nn.Module):
         self._check_length(max(r.shape[0] for r in rows))
         return _pad_rows(rows, row_labels if labels is not None else None)
 
+    def visual_positions(self, input_ids, visual_features: list[torch.Tensor], length: int) -> torch.Tensor:
+        """(B, length) True where `splice` puts visual tokens (for prefix-LM masks)."""
+        feats, rows = iter(visual_features), []
+        for ids in input_ids:
+            cuts = [-1] + torch.nonzero(ids == IMAGE_TOKEN_INDEX).flatten().tolist() + [len(ids)]
+            pieces = []
+            for k in range(len(cuts) - 1):
+                pieces.append((cuts[k + 1] - cuts[k] - 1, False))
+                if k < len(cuts) - 2:
+                    pieces.append((next(feats).shape[0], True))
+            rows.append(pieces)
+        return visual_flags(rows, length, self.device)
+
     def _check_length(self, length: int) -> None:
         limit = self.config.max_length
         if limit is not None and length > limit:
@@ -222,9 +237,12 @@ class LongVAForCausalLM(nn.Module):
             if visuals:
                 visual_features = self.encode_visuals(visuals)
             inputs_embeds, labels, attention_mask = self.splice(input_ids, visual_features or [], labels)
+            if self.config.attention == "prefix_lm":
+                visual = self.visual_positions(input_ids, visual_features or [], inputs_embeds.shape[1])
+                attention_mask = prefix_lm_mask(visual, attention_mask, inputs_embeds.dtype)
         elif inputs_embeds is None:
             raise InputError("forward needs input_ids or inputs_embeds")
-        if attention_mask is not None and bool(attention_mask.all()):
+        if attention_mask is not None and attention_mask.dim() == 2 and bool(attention_mask.all()):
             attention_mask = None  # no padding: let SDPA use is_causal (linear memory on CPU)
         decoder_out = self.language_model.get_decoder()(
             inputs_embeds=inputs_embeds, attention_mask=attention_mask, **lm_kwargs

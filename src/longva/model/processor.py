@@ -82,8 +82,11 @@ class LongVAProcessor:
     def build_messages(
         self, question: str, num_visuals: int, history: Sequence[tuple[str, str]] = ()
     ) -> list[tuple[str, str]]:
-        """[(role, text)]: history, then the question with one <image> per visual in front."""
+        """[(role, text)]: history, then the question with one <image> per visual in front (or
+        after it, for a model with `visual_position="after_text"`)."""
         token = self.config.image_token
+        if token not in question and self.config.visual_position == "after_text":
+            return list(history) + [("user", question + "".join(f"\n{token}" for _ in range(num_visuals)))]
         placeholders = "".join(f"{token}\n" for _ in range(num_visuals))
         question = question if token in question else placeholders + question
         return list(history) + [("user", move_image_first(question, token))]

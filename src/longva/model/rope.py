@@ -70,6 +70,7 @@ def with_rope_theta(model: torch.nn.Module, theta: float) -> torch.nn.Module:
     new.load_state_dict(state, strict=True, assign=True)
     _retie_shared(model, new)
     _rebuild_rotary(new)
+    _copy_theta_free_buffers(model, new)
     leftover = [n for n, t in [*new.named_parameters(), *new.named_buffers()] if t.device.type == "meta"]
     if leftover:
         raise ConfigError(
@@ -77,6 +78,17 @@ def with_rope_theta(model: torch.nn.Module, theta: float) -> torch.nn.Module:
         )
     new.train(model.training)
     return new
+
+
+def _copy_theta_free_buffers(old: torch.nn.Module, new: torch.nn.Module) -> None:
+    """Non-persistent buffers left on meta after the rotary rebuild do not depend on the RoPE base
+    (e.g. Gemma's `embed_scale` = sqrt(hidden)): copy them from the old model."""
+    for name, buffer in list(new.named_buffers()):
+        if buffer.device.type != "meta":
+            continue
+        module_name, _, attr = name.rpartition(".")
+        target = new.get_submodule(module_name) if module_name else new
+        target._buffers[attr] = old.get_buffer(name).detach().clone()
 
 
 def _retie_shared(old: torch.nn.Module, new: torch.nn.Module) -> None:

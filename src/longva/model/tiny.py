@@ -20,6 +20,7 @@ from longva.model.config import (
     ProjectorConfig,
     VisionTowerConfig,
 )
+from longva.model.tower_presets import tower_like
 
 QWEN_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]
 LLAMA3_SPECIAL = ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
@@ -84,6 +85,7 @@ def tiny_lm_config(
             num_key_value_heads=num_kv_heads,
             max_position_embeddings=1 << 20,
             tie_word_embeddings=tie_word_embeddings,
+            **({"head_dim": hidden_size // num_heads} if model_type == "gemma" else {}),  # Gemma's default: 256
         ),
         rope_theta=rope_theta,
     )
@@ -92,6 +94,9 @@ def tiny_lm_config(
 def tiny_vision_config(
     tower: str = "clip", image_size: int = 32, patch_size: int = 8, hidden_size: int = 32, num_layers: int = 2
 ) -> VisionTowerConfig:
+    """A tiny tower of any family; non-CLIP/SigLIP ones have the tiny CLIP's grid and width (`tower_like`)."""
+    if tower not in ("clip", "siglip"):
+        return tower_like(tower, tiny_vision_config("clip", image_size, patch_size, hidden_size, num_layers))
     return VisionTowerConfig(
         type=tower,  # type: ignore[arg-type]
         hf_config=dict(

@@ -44,6 +44,12 @@ class VisionTower(nn.Module):
     def hidden_size(self) -> int:
         return self.cfg.hidden_size
 
+    def unused_modules(self) -> list[nn.Module]:
+        """Modules the forward never runs: layers after `select_layer`, post-norm, pooling head."""
+        run = {"embeddings", "pre_layrnorm", "encoder"}  # what `_features` calls
+        unused = [m for name, m in self.model.named_children() if name not in run]
+        return unused + list(self.model.encoder.layers[self.layers_used :])
+
     def _features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) -> (B, patches, D_vision) at the selected layer."""
         hidden = self.model.embeddings(pixel_values)

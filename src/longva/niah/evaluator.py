@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import torch
 
 from longva.model.compat import cache_kwargs, crop_cache, new_cache
+from longva.model.prefix_lm import prefix_lm_mask
 from longva.niah.cpu_attention import lower_right_causal
 from longva.niah.scoring import generated_correct
 from longva.niah.sequence import (
@@ -41,6 +42,7 @@ from longva.niah.sequence import (
     total_len,
     truncate,
 )
+from longva.niah.visual_attention import VisualFn, prefill_spans, reusable_prefix, visual_region
 
 MODES = ("exact", "generate")
 # runs -> position ids of every token: (1, L), or (P, 1, L) for M-RoPE (P = 3); None = 0..L-1
@@ -97,6 +99,7 @@ class PrefixCache:
         sources: Mapping[str, Source],
         chunk_size: int = 1024,
         position_fn: PositionFn | None = None,
+        visual_fn: VisualFn | None = None,
     ):
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
@@ -113,17 +116,24 @@ class PrefixCache:
         self._positions: tuple[Runs, torch.Tensor] | None = None  # last runs -> (P, 1, L)
         self.cached_positions: torch.Tensor | None = None  # (P, 1, length) of the cached tokens
         self.next_position: torch.Tensor | None = None  # (P, 1, 1) of the next appended token
+        self.visual_fn = visual_fn  # prefix-LM models: visual rows of a cell (`visual_attention.py`)
+        self.region = None  # the visual region of the cached cell
 
     def ensure(self, runs: Runs, n: int) -> int:
         """Make the cache hold exactly runs[:n]; returns the number of tokens computed."""
         keep = min(common_prefix_len(self.runs, runs), n)
         if self.position_fn is not None and keep > 0:
             keep = min(keep, self._agreeing_prefix(runs, keep))
+        visual = self.visual_fn(runs) if self.visual_fn is not None else None
+        region = visual_region(visual) if visual is not None else None
+        keep = reusable_prefix(keep, region, self.region)
         self._crop(keep)
-        for a in range(keep, n, self.chunk_size):
-            b = min(n, a + self.chunk_size)
-            self.body(**self._inputs(runs, a, b), **cache_kwargs(self.body, self.cache))
-        self.runs, self.length = truncate(runs, n), n
+        for a, b, masked in prefill_spans(keep, n, region, self.chunk_size):
+            inputs = self._inputs(runs, a, b)
+            if masked:  # the visual region in one piece: its tokens see each other both ways
+                inputs["attention_mask"] = prefix_lm_mask(visual[None, :b].to(self.device), None, self.dtype, a)
+            self.body(**inputs, **cache_kwargs(self.body, self.cache))
+        self.runs, self.length, self.region = truncate(runs, n), n, region
         self._track_positions(runs, n)
         return n - keep
 
@@ -249,10 +259,12 @@ def evaluate(
     keep_logits: bool = False,
     fast_cpu_attention: bool = True,
     position_fn: PositionFn | None = None,
+    visual_fn: VisualFn | None = None,
 ) -> list[CellResult]:
     """Score `cells` in the given order (use `order_cells` first for KV reuse).
 
     position_fn: position ids from a cell's runs (M-RoPE models); None = 0..L-1.
+    visual_fn: visual rows of a cell's runs for prefix-LM models (`visual_attention.py`); None = causal.
 
     fast_cpu_attention: attend chunk-vs-cache without a materialised mask (`cpu_attention.py`;
     same numbers, ~2x faster prefill at long context on CPU). Despite the name it covers CUDA
@@ -262,9 +274,10 @@ def evaluate(
         raise ValueError(f"mode {mode!r}: expected one of {MODES}")
     if mode == "generate" and generate is None:
         raise ValueError("generate mode needs a GenerateConfig")
-    pc = PrefixCache(lm, sources, chunk_size, position_fn)
+    pc = PrefixCache(lm, sources, chunk_size, position_fn, visual_fn)
     results = []
-    with torch.inference_mode(), lower_right_causal(lm, fast_cpu_attention):
+    fast = fast_cpu_attention and visual_fn is None  # the fast path has no mask: prefix-LM needs one
+    with torch.inference_mode(), lower_right_causal(lm, fast):
         for cell in cells:
             if mode == "exact":
                 result = score_exact(pc, cell, keep_logits)

@@ -28,13 +28,14 @@ from longva.niah.grid import Grid
 from longva.niah.layout import Layout
 from longva.niah.results import ResultStore, cell_key
 from longva.niah.sequence import Source, new_tokens
+from longva.niah.visual_attention import VisualFn
 from longva.utils.distributed import barrier, world
 from longva.utils.progress import make_progress
 
 
 @dataclass(kw_only=True)
 class RunPlan:
-    """Everything a grid run needs (keywords only: 15 fields, most optional)."""
+    """Everything a grid run needs (keywords only: 16 fields, most optional)."""
 
     lm: torch.nn.Module
     sources: Mapping[str, Source]
@@ -51,6 +52,7 @@ class RunPlan:
     max_cells: int | None = None  # stop after this many cells (tests; a budgeted partial run)
     position_fn: PositionFn | None = None  # M-RoPE models: position ids from a cell's runs
     summarize: Callable[[ResultStore], dict] | None = None  # default: ResultStore.summarize
+    visual_fn: VisualFn | None = None  # prefix-LM models: visual rows of a cell (`visual_attention.py`)
 
 
 def record(result: CellResult, mode: str, decode) -> dict:
@@ -145,4 +147,5 @@ def _evaluate_with_progress(
             plan.generate,
             on_result,
             position_fn=plan.position_fn,
+            visual_fn=plan.visual_fn,
         )

@@ -25,6 +25,7 @@ from longva.data.toy.colours import (
     needle_frame,
 )
 from longva.model.rope import get_rope_theta, with_rope_theta
+from longva.model.visual_layout import with_frame_markers
 from longva.niah.embedding_cache import FrameStore
 from longva.niah.grid import Grid
 from longva.niah.grid_run import RunPlan, run_plan
@@ -32,9 +33,12 @@ from longva.niah.layout import TEXT, VNIAH
 from longva.niah.tasks.builder import build_vniah, single_items
 from longva.niah.tasks.prompts import NeedlePrompt
 from longva.niah.text_niah import TextNeedle, text_cells, text_sources
+from longva.niah.visual_attention import video_rows
 
 
 def _question_and_post(pieces: PromptPieces, tokenizer) -> tuple[list[int], list[int]]:
+    if pieces.position == "after_text":  # the question is in the prefix, before the video
+        return [], pieces.suffix.tolist()
     question = tokenizer.encode(pieces.question, add_special_tokens=False)
     suffix = pieces.suffix.tolist()
     assert suffix[: len(question)] == question, "the question must open the prompt suffix"
@@ -70,7 +74,7 @@ def run_vniah(
 ) -> dict:
     """V-NIAH on the toy haystack; results (cells.jsonl, all_accuracies.json, heatmap) in out_dir."""
     model.eval()
-    pieces = PromptPieces(processor, question, list(COLOURS))
+    pieces = PromptPieces(processor, question, list(COLOURS), processor.config.visual_position)
     q_ids, post_ids = _question_and_post(pieces, processor.tokenizer)
     rng = np.random.default_rng([seed, 17])
     size, longest = processor.config.vision.image_size, max(vcfg.frames)
@@ -85,6 +89,11 @@ def run_vniah(
         for i, c in enumerate(colours)
     ]
     lm = _lm_with_theta(model.language_model, rope_theta)
+    tpf, markers = hay.shape[1], 0
+    if pieces.position == "interleaved":  # a frame unit = the marker's tokens + the frame's tokens
+        marker = _embed_fn(lm)(torch.tensor(pieces.marker, dtype=torch.long))  # (m, D)
+        hay, needles_emb = with_frame_markers(hay, marker), with_frame_markers(needles_emb, marker)
+        markers = len(pieces.marker)
     grid = Grid(tuple(sorted(vcfg.frames)), tuple(sorted(vcfg.depths)))
     cells, sources = build_vniah(
         grid, single_items(prompts), pieces.prefix.tolist(), post_ids, FrameStore.from_tensor(hay),
@@ -92,10 +101,13 @@ def run_vniah(
     )
     settings = {"kind": "toy-vniah", "seed": seed, "frames": list(grid.lengths), "depths": list(grid.depths),
                 "needles": colours, "rope_theta": get_rope_theta(lm.config), "mode": vcfg.mode}
+    layout = {"visual_position": processor.config.visual_position, "attention": processor.config.attention}
+    settings.update({k: v for k, v in layout.items() if v not in ("before_text", "causal")})  # old runs resume
     plan = RunPlan(
         lm=lm, sources=sources, cells=cells, grid=grid, n_needles=len(prompts), layout=VNIAH,
         out_dir=Path(out_dir), settings=settings, mode=vcfg.mode, chunk_size=vcfg.chunk_size,
         decode=processor.tokenizer.decode,
+        visual_fn=video_rows(sources, markers + tpf, markers) if processor.config.attention == "prefix_lm" else None,
     )
     return run_plan(plan, label)
 
@@ -132,7 +144,7 @@ def run_text_niah(lm, processor, tcfg, text_cfg, seed: int, out_dir: Path, label
 def run_video_qa_proxy(model, processor, qcfg, question: str, seed: int) -> dict:
     """Multiple choice over 4 colours by answer log-likelihood, on N uniformly sampled frames."""
     model.eval()
-    pieces = PromptPieces(processor, question, list(COLOURS))
+    pieces = PromptPieces(processor, question, list(COLOURS), processor.config.visual_position)
     rng = np.random.default_rng([seed, 31])
     size = processor.config.vision.image_size
     names = list(COLOURS)
@@ -143,7 +155,7 @@ def run_video_qa_proxy(model, processor, qcfg, question: str, seed: int) -> dict
             colour = names[int(rng.integers(len(names)))]
             options = [colour] + list(rng.choice([c for c in names if c != colour], size=3, replace=False))
             frames = _event_video_frames(rng, colour, qcfg.video_length, n_frames, size)
-            visual = encode_images(model, processor, frames).flatten(0, 1)  # (N * tpf, D)
+            visual = list(encode_images(model, processor, frames))  # N x (tpf, D)
             scores = [_answer_logprob(model, pieces, visual, c) for c in options]
             correct += int(int(np.argmax(scores)) == 0)
         by_frames[n_frames] = correct / qcfg.num_questions
@@ -162,9 +174,15 @@ def _event_video_frames(rng, colour: str, length: int, n: int, size: int) -> lis
     ]
 
 
-def _answer_logprob(model, pieces: PromptPieces, visual: torch.Tensor, answer: str) -> float:
+def _answer_logprob(model, pieces: PromptPieces, frames: list[torch.Tensor], answer: str) -> float:
+    """Log-likelihood of `answer` after the N frames (one block, or one placeholder per frame if interleaved)."""
     ids, _ = pieces.full[answer]
-    out = model(input_ids=ids[None], visual_features=[visual], logits_to_keep=0)
+    if pieces.position == "interleaved":
+        ids, _ = pieces.with_units(ids, None, len(frames))
+        visual = frames
+    else:
+        visual = [torch.cat(frames)]  # (N * tpf, D)
+    out = model(input_ids=ids[None], visual_features=visual, logits_to_keep=0)
     logits = out.logits[0]  # (L, V)
     answer_ids = pieces.answer_ids[answer]
     end = logits.shape[0] - 2  # the answer is followed by <|im_end|> and "\n"

@@ -16,12 +16,15 @@ from typing import Any
 from longva.utils.dataclass_config import get_path
 
 TOKENIZER = ("seed", "text.vocab_size", "text.question", "model.template")
+# where the visual tokens sit and how they attend: read by alignment and every visual evaluation
+PROMPT_LAYOUT = ("model.visual_position", "model.frame_marker", "model.attention")
 
 STAGE_INPUTS: dict[str, tuple[str, ...]] = {
     "v0_vision": (*TOKENIZER, "model.vision", "stages.v0_vision"),
     "s0_text": (*TOKENIZER, "text", "model.lm", "stages.s0_text"),
     "s1_long": (*TOKENIZER, "text", "stages.s1_long"),
-    "s2_align": (*TOKENIZER, "model.vision", "model.projector", "model.pooling", "model.encoding", "stages.s2_align"),
+    "s2_align": (*TOKENIZER, "model.vision", "model.projector", "model.pooling", "model.encoding", *PROMPT_LAYOUT,
+                 "stages.s2_align"),
     "eval_vniah": (*TOKENIZER, "eval.vniah"),
     "eval_text_niah": (*TOKENIZER, "text", "eval.text_niah"),
     "eval_video_qa_proxy": (*TOKENIZER, "eval.video_qa_proxy"),

@@ -50,7 +50,12 @@ from longva.train.optim import OptimizerConfig
 from longva.train.schedules import LRScheduleConfig
 from longva.train.text_stage import lm_trainer
 from longva.train.trainer import Trainer, TrainerConfig
-from longva.train.vision_pretrain import build_dual_encoder, contrastive_trainer, tower_state_dict
+from longva.train.vision_pretrain import (
+    build_dual_encoder,
+    contrastive_trainer,
+    load_tower_weights,
+    tower_state_dict,
+)
 from longva.utils.dataclass_config import to_dict
 
 # ---- shared builders ----------------------------------------------------------------------------
@@ -239,7 +244,7 @@ def fresh_vision_model(cfg: RecipeConfig, tokenizer, lm, scheme: str | None = No
     np.random.seed(cfg.seed + 1)
     model = LongVAForCausalLM(mc, language_model=lm)
     if tower_weights is not None:
-        model.vision_tower.model.load_state_dict(tower_weights)
+        load_tower_weights(model.vision_tower, tower_weights)
     if cfg.stages.s2_align.zero_init_projector_output:
         zero_last_linear(model.projector)
     return model, LongVAProcessor(tokenizer, mc)

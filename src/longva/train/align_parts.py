@@ -30,9 +30,7 @@ def unused_tower_modules(tower) -> list[torch.nn.Module]:
     They get no gradient, so AdamW would keep no state for them and a resumed run could not
     match its checkpoint's optimizer state; they stay frozen (and unchanged) instead.
     """
-    run = {"embeddings", "pre_layrnorm", "encoder"}  # what VisionTower._features calls
-    unused = [m for name, m in tower.model.named_children() if name not in run]
-    return unused + list(tower.model.encoder.layers[tower.layers_used :])
+    return tower.unused_modules()  # each tower family knows what its forward skips
 
 
 def set_tunable_parts(model, parts: list[str]) -> None:

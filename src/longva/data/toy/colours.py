@@ -21,6 +21,7 @@ from longva.errors import ConfigError
 from longva.model.encoding import VisualInput
 from longva.model.image_processing import normalise_pixels
 from longva.model.prompt import IGNORE_INDEX, IMAGE_TOKEN_INDEX
+from longva.model.visual_layout import expand_placeholder, marker_ids, split_units, user_text
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (230, 30, 30), "green": (30, 200, 30), "blue": (40, 60, 240), "yellow": (240, 230, 20),
@@ -65,13 +66,14 @@ class PromptPieces:
     supervised. Labels follow the template's masks (LongVA `preprocess_qwen` for qwen_1_5).
     """
 
-    def __init__(self, processor, question: str, answers: list[str]):
+    def __init__(self, processor, question: str, answers: list[str], position: str = "before_text"):
         self.processor = processor
         self.question = question
-        self.full = {
-            a: processor.encode_training_example([("user", "<image>" + question), ("assistant", a)]) for a in answers
-        }
-        prompt = processor.encode_prompt([("user", "<image>" + question)])[0]
+        self.position = position  # where the visual tokens sit (`longva.model.visual_layout`)
+        self.marker = marker_ids(processor.tokenizer, processor.config.frame_marker)
+        user = user_text(question, position, "<image>")  # interleaved: one placeholder, expanded per unit
+        self.full = {a: processor.encode_training_example([("user", user), ("assistant", a)]) for a in answers}
+        prompt = processor.encode_prompt([("user", user)])[0]
         cut = int((prompt == IMAGE_TOKEN_INDEX).nonzero())
         self.prefix = prompt[:cut]  # system + user header: before the haystack
         self.suffix = prompt[cut + 1 :]  # question + end of user turn + assistant header
@@ -89,6 +91,12 @@ class PromptPieces:
                 out[span] = labels[span]
                 return out
         raise ValueError("answer tokens not found among the supervised tokens")
+
+    def with_units(self, ids: torch.Tensor, labels: torch.Tensor | None, units: int):
+        """Interleaved prompts: the placeholder becomes `units` x (frame marker, placeholder)."""
+        if self.position != "interleaved":
+            return ids, labels
+        return expand_placeholder(ids, labels, units, self.marker)
 
     def overhead(self, answer: str) -> int:
         return len(self.full[answer][0]) - 1
@@ -237,7 +245,7 @@ class AlignmentTask:
         self.easy_needle_copies = easy_needle_copies
         self.easy_steps, self.easy_max_grids = easy_steps, min(easy_max_grids or max_grids, max_grids)
         self.supervise = supervise
-        self.pieces = PromptPieces(processor, question, list(COLOURS))
+        self.pieces = PromptPieces(processor, question, list(COLOURS), processor.config.visual_position)
         self.size = processor.config.vision.image_size
         self.min_grids, self.max_grids = min_grids, max_grids
         total = sum(data_mix.values())
@@ -254,8 +262,12 @@ class AlignmentTask:
             for pos in rng.choice(k, size=min(copies, k), replace=False):
                 pixels[pos] = np.asarray(needle_frame(rng, colour, self.size))
             visual = self.row_image(pixels)
-        ids = self.pieces.full[colour][0]
-        return ids, self.pieces.labels(colour, self.supervise), visual
+        ids, labels = self.pieces.full[colour][0], self.pieces.labels(colour, self.supervise)
+        if self.pieces.position == "interleaved":  # one placeholder per grid, each after the frame marker
+            visuals = split_units(visual)
+            ids, labels = self.pieces.with_units(ids, labels, len(visuals))
+            return ids, labels, visuals
+        return ids, labels, visual
 
     def row_image(self, pixels: np.ndarray) -> VisualInput:
         """Frames (k, S, S, 3) side by side as one image. Under UniRes a 1 x k canvas is exactly k
@@ -273,7 +285,8 @@ class AlignmentTask:
         easy = index < self.easy_steps  # the curriculum: fewer grids, several needle grids
         k_max, copies = (self.easy_max_grids, self.easy_needle_copies) if easy else (self.max_grids, 1)
         rows = [self.sample(rng, k_max, copies) for _ in range(batch_size)]
-        return {"input_ids": [r[0] for r in rows], "labels": [r[1] for r in rows], "visuals": [r[2] for r in rows]}
+        visuals = [v for r in rows for v in (r[2] if isinstance(r[2], list) else [r[2]])]  # k-th placeholder
+        return {"input_ids": [r[0] for r in rows], "labels": [r[1] for r in rows], "visuals": visuals}
 
 
 # ---- needle frames named by a word (the projector's anchoring, S2a) ------------------------------

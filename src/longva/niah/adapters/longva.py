@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from longva.errors import ConfigError
 from longva.model.modeling_longva import LongVAForCausalLM
 from longva.model.processor import LongVAProcessor
 from longva.model.prompt import IMAGE_TOKEN_INDEX, get_template
@@ -28,8 +29,19 @@ def prompt_pieces(template_name: str) -> tuple[str, str]:
     return pre, post
 
 
+def _check_layout(config) -> None:
+    """This adapter lays prompts out as the original V-NIAH: video first, causal attention."""
+    if config.visual_position != "before_text" or config.attention != "causal":
+        raise ConfigError(
+            f"model config: visual_position={config.visual_position!r}, attention={config.attention!r}; `longva"
+            " niah` lays out LongVA prompts as the original (before_text, causal); the toy recipe's V-NIAH"
+            " (`longva reproduce` / `longva ablate`) evaluates the other layouts"
+        )
+
+
 def from_model(model, processor, weights_id: str | None = None) -> VideoAdapter:
     """A loaded `LongVAForCausalLM` + `LongVAProcessor` (frames padded to a square)."""
+    _check_layout(model.config)
     tokenizer = processor.tokenizer
     template = model.config.template
     pre, post = (tuple(safe_tokenize(tokenizer, s)) for s in prompt_pieces(template))

@@ -20,6 +20,7 @@ from longva.ablation.plan import Plan
 from longva.ablation.registry import Registry
 from longva.ablation.target import ConfigView
 from longva.model.config import LongVAConfig
+from longva.recipes.ablation.architecture_phrasings import RECOGNISERS as ARCHITECTURE_RECOGNISERS
 from longva.recipes.ablation.phrasings import RECOGNISERS
 from longva.recipes.ablation.recipe_knobs import KNOBS, STAGE_QUALIFIERS
 from longva.recipes.ablation.recipe_metrics import METRICS
@@ -33,7 +34,7 @@ def register(registry: Registry) -> Registry:
     """Add the LongVA recipe's knobs, phrasings, stage qualifiers, metrics and target to `registry`."""
     for knob in KNOBS:
         registry.add_knob(knob)
-    for knob_id, name, fn in RECOGNISERS:
+    for knob_id, name, fn in (*RECOGNISERS, *ARCHITECTURE_RECOGNISERS):
         registry.add_recogniser(knob_id, name, fn)
     registry.add_stage_qualifiers(STAGE_QUALIFIERS)
     for spec in METRICS:

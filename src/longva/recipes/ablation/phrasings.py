@@ -169,18 +169,7 @@ def _cross_attention(m: re.Match, ctx: Context) -> Resolution:
                       "projector.cross_attn", notes=[note])
 
 
-# ---- vision.tower / vision.tower_training -----------------------------------------------------
-
-
-def vision_tower_family(item: Item, ctx: Context) -> Resolution | None:
-    text = item.text
-    for family in ("siglip", "clip"):
-        if re.match(rf"^(?:openai |google )?{family}\b", text):
-            return Resolution({"type": family}, "vision_tower.family",
-                              notes=["tower size (hf_config) kept from the base; only the family changes"])
-    if re.search(r"\b(?:dino\w*|eva\w*|convnext|resnet\w*|internvit|vit-?[a-z])\b", text):
-        raise UnsupportedValue(f"vision tower {item.label!r} is not supported; known: clip, siglip")
-    return None
+# ---- vision.tower_training (the tower family: architecture_phrasings.py) ---------------------
 
 
 def vision_tower_training(item: Item, ctx: Context) -> Resolution | None:
@@ -205,29 +194,6 @@ def encoding_phrase(item: Item, ctx: Context) -> Resolution | None:
     return Resolution(params, "encoding.phrase") if params else None
 
 
-# ---- lm.backbone ------------------------------------------------------------------------------
-
-
-def lm_phrase(item: Item, ctx: Context) -> Resolution | None:
-    text = item.text
-    for family, pattern in (("qwen2", r"^qwen[- ]?(?:2|1\.5)?\b"), ("llama", r"^(?:meta[- ])?llama\b")):
-        if re.match(pattern, text):
-            notes = []
-            if re.search(r"\d+(?:\.\d+)?\s*[bm]\b", text):
-                notes.append("parameter count not applied: the toy recipe keeps its LM size"
-                             " (set hidden_size=, num_layers=)")
-            return Resolution({"model_type": family}, "lm.family", notes=notes)
-    if m := re.fullmatch(r"(\d+) (?:transformer |decoder |hidden )?layers?", text):
-        return Resolution({"num_layers": int(m.group(1))}, "lm.layers")
-    sized = re.fullmatch(r"\d+(?:\.\d+)?\s*[bm](?: parameters?| params?)?", text)
-    if sized or re.search(r"\b(?:larger|smaller|bigger)\b", text):
-        raise UnsupportedValue(f"LM size {item.label!r} does not map onto the toy recipe; give hidden_size=...,"
-                               " num_layers=..., intermediate_size=...")
-    if re.search(r"\b(?:mistral|vicuna|gpt\w*|phi\w*|gemma\w*|opt|mpt|falcon)\b", text):
-        raise UnsupportedValue(f"LM family {item.label!r} is not supported by the recipe; known: qwen2, llama")
-    return None
-
-
 # ---- data.align_mix ---------------------------------------------------------------------------
 
 
@@ -250,9 +216,7 @@ RECOGNISERS: tuple[tuple[str, str, Recogniser], ...] = (
     ("vision.pooling", "pooling.phrase", pooling_phrase),
     ("train.lr_schedule", "lr_schedule.phrase", lr_schedule_phrase),
     ("model.projector", "projector.phrase", projector_phrase),
-    ("vision.tower", "vision_tower.family", vision_tower_family),
     ("vision.tower_training", "vision_tower.training", vision_tower_training),
     ("vision.encoding", "encoding.phrase", encoding_phrase),
-    ("lm.backbone", "lm.phrase", lm_phrase),
     ("data.align_mix", "data_mix.phrase", data_mix_phrase),
 )

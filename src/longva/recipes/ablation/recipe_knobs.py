@@ -4,7 +4,8 @@
 Each knob names the config paths it sets; the stages a variant re-runs follow from those paths
 (`longva.recipes.stage_inputs`, the declaration the stage cache keys on too). Phrase weights:
 3 = names the knob on its own, 2 = strong hint, 1 = weak hint (see `longva.ablation.knobs`). The
-value phrasings live in `phrasings.py`.
+value phrasings live in `phrasings.py`; the architecture knobs (tower, LM, visual position,
+attention) and their phrasings in `architecture_knobs.py` / `architecture_phrasings.py`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from longva.ablation.knobs import BoundKnob, CountScaling, Knob, StageQualifier, UnsupportedValue
 from longva.ablation.target import ConfigView
+from longva.recipes.ablation.architecture_knobs import ATTENTION, LM, VISION_TOWER, VISUAL_POSITION
 from longva.recipes.ablation.visual_tokens import COUNT_RULE, near_square_count, tokens_per_frame
 from longva.recipes.stage_inputs import TRAINING_STAGES
 
@@ -119,18 +121,6 @@ PROJECTOR = Knob(
     removable={"type": "identity"},
     examples=("linear", "2-layer MLP", "4-layer MLP", "Transformer layers", "Cross-attention layers", "identity"),
     derive=_projector,
-)
-
-VISION_TOWER = Knob(
-    id="vision.tower",
-    summary="vision encoder family: clip | siglip",
-    params={"type": "model.vision.type"},
-    patterns=[(r"\b(?:vision|visual|image) (?:tower|encoder|backbone)s?\b", 3), (r"\bclip\b", 2),
-              (r"\bsiglip\b", 2), (r"\bvit\b", 1)],
-    exclude=(r"\b(?:freez\w*|frozen|unfreez\w*|trainab\w*|training|tuning|fine-?tun\w*)\b",),
-    aliases={"encoder": "type", "tower": "type"},
-    kind="component",
-    examples=("CLIP", "SigLIP"),
 )
 
 VISION_TRAINING = Knob(
@@ -255,21 +245,6 @@ LONG_STAGE = Knob(
     examples=("enabled=false",),
 )
 
-LM = Knob(
-    id="lm.backbone",
-    summary="language model family (qwen2 | llama) and size (hidden_size, num_layers, intermediate_size)",
-    params={"model_type": "model.lm.model_type", "hidden_size": "model.lm.hf_config.hidden_size",
-            "num_layers": "model.lm.hf_config.num_hidden_layers",
-            "intermediate_size": "model.lm.hf_config.intermediate_size"},
-    patterns=[(r"\b(?:language model|llm|lm)\b", 2), (r"\b(?:llm|lm|language model) (?:backbone|family|size)\b", 3),
-              (r"\bbackbone (?:llm|lm|language model)\b", 3), (r"\bqwen\w*\b", 2), (r"\bllama\w*\b", 2),
-              (r"\bmodel size\b", 2)],
-    aliases={"layers": "num_layers", "num hidden layers": "num_layers", "hidden": "hidden_size",
-             "width": "hidden_size", "family": "model_type", "type": "model_type"},
-    kind="component",
-    examples=("Qwen2", "Llama", "hidden_size=128", "4 layers"),
-)
-
 FRAMES = Knob(
     id="eval.frames",
     summary="video frames at evaluation (video QA proxy frames; V-NIAH haystack lengths as a list)",
@@ -295,4 +270,4 @@ DATA_MIX = Knob(
 )
 
 KNOBS = (POOLING, VISUAL_TOKENS, PROJECTOR, VISION_TOWER, VISION_TRAINING, ENCODING, LR_SCHEDULE, LR, STEPS,
-         BATCH, ROPE, CONTEXT, LONG_STAGE, LM, FRAMES, DATA_MIX)
+         BATCH, ROPE, CONTEXT, LONG_STAGE, LM, FRAMES, DATA_MIX, VISUAL_POSITION, ATTENTION)
