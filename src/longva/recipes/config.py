@@ -189,6 +189,11 @@ class AlignStageConfig:
     # the haystack frames quieter than filler text, and the short LM then read 7x its context.
     anchor_steps: int = 100
     anchor_lr: float = 1e-3
+    # S2 keeps the anchoring loss on (this weight x the mean relative error, per answer token):
+    # S2's short images never show the LM a long run of haystack, so nothing else stops the
+    # projector from moving haystack frames away from filler text, where the long LM reads
+    # them at any length; without it one seed's cyan flipped to pink beyond 128 frames.
+    anchor_weight: float = 1.0
     data_mix: dict[str, float] = field(default_factory=lambda: {"multi_grid": 1.0, "single_grid": 0.0})
     checkpoint_every: int = 100
 
@@ -199,9 +204,10 @@ class AlignStageConfig:
             raise ConfigError(f"{where}.tunable_parts: {bad or 'empty'}; accepted: {', '.join(sorted(parts))}")
         if not 1 <= self.min_grids <= self.max_grids:
             raise ConfigError(f"{where}: expected 1 <= min_grids <= max_grids, got {self.min_grids}, {self.max_grids}")
-        if self.anchor_steps < 0 or not self.anchor_lr > 0:
+        if self.anchor_steps < 0 or not self.anchor_lr > 0 or not self.anchor_weight >= 0:
             raise ConfigError(
-                f"{where}: expected anchor_steps >= 0 and anchor_lr > 0, got {self.anchor_steps}, {self.anchor_lr}"
+                f"{where}: expected anchor_steps >= 0, anchor_lr > 0 and anchor_weight >= 0, "
+                f"got {self.anchor_steps}, {self.anchor_lr}, {self.anchor_weight}"
             )
         if self.easy_steps < 0 or not self.min_grids <= self.easy_max_grids or self.easy_needle_copies < 1:
             raise ConfigError(

@@ -43,8 +43,9 @@ from longva.recipes.config import (
     TextStageConfig,
     VisionPretrainConfig,
 )
+from longva.train.align_parts import align_loss_fn
 from longva.train.align_stage import align_trainer
-from longva.train.anchor_stage import anchor_trainer
+from longva.train.anchor_stage import anchor_trainer, with_anchor_loss
 from longva.train.checkpoint import latest_checkpoint
 from longva.train.optim import OptimizerConfig
 from longva.train.schedules import LRScheduleConfig
@@ -195,12 +196,17 @@ def train_align(model: LongVAForCausalLM, processor, stage: AlignStageConfig, qu
     task = AlignmentTask(processor, question, stage.min_grids, stage.max_grids, stage.data_mix, stage.supervise,
                          stage.easy_steps, stage.easy_max_grids, stage.easy_needle_copies)
 
+    anchors = anchor_batches(model, processor.tokenizer, stage, seed + 1000) if stage.anchor_weight > 0 else None
+
     def make(i):
         b = task.batch(seed, i, stage.batch_size)
-        return {"ids": b["input_ids"], "label_rows": b["labels"], "visuals": b["visuals"]}
+        extra = anchors.batch(i) if anchors is not None else {}
+        return {"ids": b["input_ids"], "label_rows": b["labels"], "visuals": b["visuals"]} | extra
 
+    loss_fn = with_anchor_loss(align_loss_fn, stage.anchor_weight) if anchors is not None else align_loss_fn
     tcfg = _trainer_config(workdir, stage.steps, stage.lr, stage.lr_schedule, 0.0, 1.0, stage.checkpoint_every, seed)
-    trainer = align_trainer(model, IndexedBatches(make), tcfg, parts, to_dict(stage), stage.vision_tower_lr)
+    trainer = align_trainer(model, IndexedBatches(make), tcfg, parts, to_dict(stage), stage.vision_tower_lr,
+                            loss_fn=loss_fn)
     return _fit(trainer, workdir)
 
 

@@ -126,6 +126,7 @@ def align_trainer(
     vision_tower_lr: float | None = None,
     projector_lr: float | None = None,
     ctx: ParallelContext | None = None,
+    loss_fn=align_loss_fn,
 ) -> Trainer:
     """THE alignment trainer (`longva train align` and the recipe's S2): only `parts` of the
     LongVA model train, with their own LRs, on the loss of the supervised (answer) tokens."""
@@ -134,7 +135,7 @@ def align_trainer(
     model = model.to(ctx.device)
     opt = train.optimizer
     groups = align_param_groups(model, opt.lr, opt.weight_decay, vision_tower_lr, projector_lr)
-    return Trainer(model, align_loss_fn, batches, groups, train, ctx=ctx, run_config=run_config)
+    return Trainer(model, loss_fn, batches, groups, train, ctx=ctx, run_config=run_config)
 
 
 def build_align_trainer(cfg: AlignTrainConfig, ctx=None, dataset: ConversationDataset | None = None):

@@ -40,6 +40,18 @@ def anchor_loss_fn(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return loss * n, n
 
 
+def with_anchor_loss(loss_fn, weight: float):
+    """`loss_fn` plus `weight` x the anchoring loss on the batch's anchor frames (same dict: the
+    anchor keys sit next to the other loss's keys), counted per supervised unit of `loss_fn`."""
+
+    def combined(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        total, n = loss_fn(model, batch)
+        anchor_sum, m = anchor_loss_fn(model, batch)
+        return total + weight * (anchor_sum / m) * n, n
+
+    return combined
+
+
 def anchor_trainer(model, batches, train: TrainerConfig, run_config: dict) -> Trainer:
     """THE projector-anchoring trainer: only the projector trains; tower and LM stay frozen."""
     set_tunable_parts(model, ["projector"])
