@@ -2,10 +2,12 @@
 
 import torch
 
-from longva.data.toy.colours import COLOURS, anchor_frames, filler_words, needle_word_ids
+from longva.data.toy.colours import COLOURS, AlignmentTask, anchor_frames, filler_words, needle_word_ids
+from longva.model.processor import LongVAProcessor
 from longva.recipes.config import AlignStageConfig, RecipeConfig
 from longva.recipes.stages import anchor_batches, anchor_projector, build_tokenizer, fresh_vision_model, new_lm
-from longva.train.anchor_stage import anchor_targets
+from longva.train.align_parts import align_loss_fn
+from longva.train.anchor_stage import anchor_loss_fn, anchor_targets, with_anchor_loss
 
 
 def _model():
@@ -64,3 +66,20 @@ def test_zero_anchor_steps_is_a_no_op(tmp_path):
     assert anchor_projector(model, tok, AlignStageConfig(anchor_steps=0), tmp_path, seed=0) == []
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
     assert not (tmp_path / "train").exists()
+
+
+def test_s2_with_the_anchoring_term_adds_it_per_answer_token():
+    cfg, tok, model = _model()
+    proc = LongVAProcessor(tok, model.config)
+    stage = AlignStageConfig(batch_size=4, max_grids=3)
+    task = AlignmentTask(proc, cfg.text.question, stage.min_grids, stage.max_grids, stage.data_mix, "answer")
+    b = task.batch(0, 0, 4)
+    batch = {"ids": b["input_ids"], "label_rows": b["labels"], "visuals": b["visuals"]}
+    batch |= anchor_batches(model, tok, stage, seed=1).batch(0)
+    with torch.no_grad():
+        plain, n = align_loss_fn(model, batch)
+        anchor, m = anchor_loss_fn(model, batch)
+        combined, n2 = with_anchor_loss(align_loss_fn, 0.5)(model, batch)
+    assert int(n2) == int(n) > 0
+    assert torch.allclose(combined, plain + 0.5 * (anchor / m) * n)
+    assert float(anchor) > 0  # the zero-initialised projector is far from every word
