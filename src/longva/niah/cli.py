@@ -74,7 +74,9 @@ def run_cmd(
     frames: str | None = typer.Option(None, help=FRAMES_HELP),
     depths: str | None = typer.Option(None, help=DEPTHS_HELP),
     preset: str = typer.Option(
-        "original", help="grid preset: original (200..3000 x 0..1 step .2), small, toy, smoke"
+        "original",
+        help="grid preset: original (200..3000 x 0..1 step .2), small, smoke, or toy (8..64 frames;"
+        " a synthetic haystack and single-task synthetic needles become the toy recipe's)",
     ),
     mode: str = typer.Option(
         "exact",
@@ -256,7 +258,9 @@ def niah_text_cmd(
     ),
     depths: str | None = typer.Option(None, help=DEPTHS_HELP),
     preset: str = typer.Option(
-        "text", help="grid preset: text (32K..512K x 0..1 step .1), text-toy, ..."
+        "text",
+        help="grid preset: text (32K..512K x 0..1 step .1), or text-toy (256..2048 tokens; the toy"
+        " recipe's colour word in its filler words instead of a passkey)",
     ),
     samples: int = typer.Option(5, help="passkeys per cell"),
     digits: int = typer.Option(7, help="digits of the passkey"),

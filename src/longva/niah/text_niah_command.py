@@ -1,4 +1,5 @@
-"""`longva niah-text`: passkey retrieval for an LM alone, from options to results.
+"""`longva niah-text`: passkey retrieval for an LM alone, from options to results (`--preset
+text-toy`: the toy recipe's colour-word retrieval instead, `niah.toy`).
 
 Order of work, so bad input fails before any model is loaded: mode and sizes -> grid -> model
 (a transformers causal-LM folder, or the LM of a LongVA folder) -> filler, passkeys,
@@ -16,6 +17,7 @@ import torch
 
 from longva.errors import CheckpointError, InputError
 from longva.model.rope import set_rope_theta
+from longva.niah import toy
 from longva.niah.embedding_cache import weights_fingerprint
 from longva.niah.evaluator import MODES, Cell, GenerateConfig
 from longva.niah.grid import Grid, make_grid
@@ -73,6 +75,8 @@ def run_text_niah(opts: TextNIAHOptions) -> dict | None:
     grid = make_grid(opts.lengths, opts.depths, opts.preset, "--lengths")
     if str(opts.haystack) != "synthetic":
         read_haystack_text(opts.haystack)  # a missing, binary or empty haystack fails before the model loads
+    if opts.preset == toy.TEXT_PRESET:
+        toy.check_text_options(opts.haystack, opts.distractors)
     init_parallel()
     device = resolve_device(opts.device)
     lm, tokenizer = load_text_model(opts.model, parse_dtype(opts.dtype or "auto", device), device)
@@ -94,6 +98,8 @@ def run_text_niah(opts: TextNIAHOptions) -> dict | None:
         "mode": opts.mode,
         "rope_theta": opts.rope_theta,
     }
+    if opts.preset == toy.TEXT_PRESET:
+        settings["task"] = "toy colour words"
     plan = RunPlan(
         lm=lm,
         sources=sources,
@@ -115,6 +121,10 @@ def run_text_niah(opts: TextNIAHOptions) -> dict | None:
 def _text_inputs(
     opts: TextNIAHOptions, grid: Grid, lm, tokenizer
 ) -> tuple[list[Cell], dict[str, Source]]:
+    if opts.preset == toy.TEXT_PRESET:  # the recipe's colour word in its filler and chat prompt
+        task = toy.text_task(tokenizer, opts.model)
+        cells, sources, _ = toy.colour_text_inputs(task, lm_embed_fn(lm), grid, opts.samples, opts.seed)
+        return cells, sources
     hay = load_filler(opts.haystack, tokenizer, grid.max_length, seed=opts.seed)
     vocab = max(len(tokenizer), int(max(hay)) + 1)
     dots = period_ids(tokenizer, vocab)

@@ -4,7 +4,8 @@ Order of work, so bad input fails in a second and before anything is written: mo
 grid spec -> a needle folder (loaded) -> haystack length -> model type (flag or config.json) ->
 model -> synthetic needles (generated once into <out>/needles) -> frame size -> embeddings (cached) -> cells
 (`tasks.builder.build_vniah`) -> evaluation (`grid_run.run_plan`) -> summary. The original
-single-needle LongVA run keeps its cells, numbers and run.json.
+single-needle LongVA run keeps its cells, numbers and run.json. With `--preset toy` a
+synthetic haystack and synthetic single needles are the toy recipe's (`niah.toy`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from longva.errors import InputError
 from longva.model.rope import set_rope_theta
+from longva.niah import toy
 from longva.niah.adapters import check_model_type, detect_model_type, load_adapter
 from longva.niah.embedding_cache import (
     EmbeddingCache,
@@ -77,17 +79,21 @@ def run_vniah(opts: VNIAHOptions) -> dict | None:
     rank, _ = world()
     given = None if opts.needles == "synthetic" else load_task(opts.needles, opts.task)  # reads only
     synthetic = {k: v for k, v in opts.synthetic.items() if v is not None}
-    haystack = open_haystack(
+    toy_haystack = opts.preset == toy.VNIAH_PRESET and opts.haystack == "synthetic"
+    haystack = None if toy_haystack else open_haystack(
         opts.haystack, fps=opts.fps, num_frames=opts.haystack_frames, **synthetic
     )
-    check_length(haystack, grid.max_length)
+    if haystack is not None:
+        check_length(haystack, grid.max_length)
     model_type = (
         detect_model_type(opts.model) if opts.model_type in (None, "auto") else opts.model_type
     )
+    if toy_haystack:  # the recipe's frames, endless, at the tower's size
+        haystack = toy.ToyHaystack(synthetic.get("seed", 0), toy.frame_size(opts.model, model_type))
 
     adapter = _load(opts, model_type)
     # synthetic needles are written into --out only once everything else is checked
-    tasks = given if given is not None else _tasks(opts, rank)
+    tasks = given if given is not None else _tasks(opts, rank, model_type)
     adapter.fit_frames(first_frame_hw(haystack))
     cache = EmbeddingCache(opts.cache_dir or default_cache_dir())
     hay, visuals = _embeddings_once(adapter, haystack, tasks, grid, cache, rank, opts.fps)
@@ -142,18 +148,28 @@ def _load(opts, model_type: str):
     return adapter
 
 
-def _tasks(opts, rank: int) -> TaskSet:
-    """The needle folder, or synthetic needles written once into <out>/needles."""
+def _tasks(opts, rank: int, model_type: str) -> TaskSet:
+    """The needle folder, or synthetic needles written once into <out>/needles (with `--preset
+    toy` and the single task: the recipe's colour squares, question and answers)."""
     if opts.needles != "synthetic":
         return load_task(opts.needles, opts.task)
     folder = opts.out / "needles"
-    options = (
-        opts.needle_options if opts.task == "single" else {"task": opts.task, **opts.task_options}
-    )
+    toy_needles = opts.preset == toy.VNIAH_PRESET and opts.task == "single"
+    if toy_needles:
+        seed = opts.synthetic.get("seed") or 0
+        options = {"preset": toy.VNIAH_PRESET, "n": opts.needle_options.get("n", 5), "seed": seed,
+                   "size": toy.frame_size(opts.model, model_type)}
+    elif opts.task == "single":
+        options = opts.needle_options
+    else:
+        options = {"task": opts.task, **opts.task_options}
     params = json.dumps(options, sort_keys=True, default=list)
     made = folder / "generator.json"
     if rank == 0 and not made.exists():
-        generate_task(opts.task, folder, **{k: v for k, v in options.items() if k != "task"})
+        if toy_needles:
+            toy.write_needles(folder, options["n"], options["size"], options["seed"])
+        else:
+            generate_task(opts.task, folder, **{k: v for k, v in options.items() if k != "task"})
         atomic_write_text(made, params)
     barrier()
     if made.read_text() != params:

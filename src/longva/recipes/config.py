@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from longva.data.toy.colours import QUESTION
 from longva.errors import ConfigError
 from longva.model.config import (
     EncodingConfig,
@@ -87,7 +88,7 @@ class TextTaskConfig:
     # on the answer and its <|im_end|> only. In our runs an answer-only LM resisted alignment
     # (S2 stayed at chance on it); a template LM needs S0's needle-copies curriculum to learn.
     supervise: Literal["answer", "template"] = "template"
-    question: str = "\nWhat is the colour of the needle? Answer with a single word."
+    question: str = QUESTION  # the toy data's question (`longva niah --preset toy` asks it too)
 
 
 @dataclass

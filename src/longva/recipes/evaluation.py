@@ -22,6 +22,7 @@ from longva.data.toy.colours import (
     PromptPieces,
     TextRetrievalTask,
     haystack_frame,
+    needle_colours,
     needle_frame,
 )
 from longva.model.rope import get_rope_theta, with_rope_theta
@@ -32,22 +33,8 @@ from longva.niah.grid_run import RunPlan, run_plan
 from longva.niah.layout import TEXT, VNIAH
 from longva.niah.tasks.builder import build_vniah, single_items
 from longva.niah.tasks.prompts import NeedlePrompt
-from longva.niah.text_niah import TextNeedle, text_cells, text_sources
+from longva.niah.toy import colour_text_inputs, question_and_post
 from longva.niah.visual_attention import video_rows
-
-
-def _question_and_post(pieces: PromptPieces, tokenizer) -> tuple[list[int], list[int]]:
-    if pieces.position == "after_text":  # the question is in the prefix, before the video
-        return [], pieces.suffix.tolist()
-    question = tokenizer.encode(pieces.question, add_special_tokens=False)
-    suffix = pieces.suffix.tolist()
-    assert suffix[: len(question)] == question, "the question must open the prompt suffix"
-    return question, suffix[len(question) :]
-
-
-def needle_colours(n: int) -> list[str]:
-    names = list(COLOURS)
-    return [names[i % len(names)] for i in range(n)]
 
 
 @torch.no_grad()
@@ -75,7 +62,7 @@ def run_vniah(
     """V-NIAH on the toy haystack; results (cells.jsonl, all_accuracies.json, heatmap) in out_dir."""
     model.eval()
     pieces = PromptPieces(processor, question, list(COLOURS), processor.config.visual_position)
-    q_ids, post_ids = _question_and_post(pieces, processor.tokenizer)
+    q_ids, post_ids = question_and_post(pieces, processor.tokenizer)
     rng = np.random.default_rng([seed, 17])
     size, longest = processor.config.vision.image_size, max(vcfg.frames)
     hay = torch.cat([  # (T, tpf, D), encoded 256 frames at a time
@@ -116,24 +103,12 @@ def run_text_niah(lm, processor, tcfg, text_cfg, seed: int, out_dir: Path, label
     """Colour-word retrieval in filler text at growing haystack lengths (tokens)."""
     lm.eval()
     task = TextRetrievalTask(processor, text_cfg.question, text_cfg.random_filler_fraction, text_cfg.supervise)
-    pieces = task.pieces
-    q_ids, post_ids = _question_and_post(pieces, processor.tokenizer)
-    rng = np.random.default_rng([seed, 23])
-    filler = task.filler_ids(rng, max(tcfg.lengths))
-    colours = needle_colours(tcfg.samples)
-    needles = [
-        TextNeedle(tuple(task.needles[c].tolist()), tuple(pieces.answer_ids[c].tolist()), c, {"needle_id": f"{i}-{c}"})
-        for i, c in enumerate(colours)
-    ]
-    assert all(len(n.needle_ids) == 1 for n in needles), "colour words must be single tokens in the toy tokenizer"
-    prefix = pieces.prefix.tolist()
     grid = Grid(tuple(sorted(tcfg.lengths)), tuple(sorted(tcfg.depths)))
-    cells = text_cells(grid, needles, None, len(prefix), len(q_ids), post_len=len(post_ids))
-    sources = text_sources(_embed_fn(lm), filler, prefix, q_ids, needles, post_ids=post_ids)
+    cells, sources, colours = colour_text_inputs(task, _embed_fn(lm), grid, tcfg.samples, seed)
     settings = {"kind": "toy-text-niah", "seed": seed, "lengths": list(grid.lengths), "depths": list(grid.depths),
                 "needles": colours, "rope_theta": get_rope_theta(lm.config)}
     plan = RunPlan(
-        lm=lm, sources=sources, cells=cells, grid=grid, n_needles=len(needles), layout=TEXT,
+        lm=lm, sources=sources, cells=cells, grid=grid, n_needles=len(colours), layout=TEXT,
         out_dir=Path(out_dir), settings=settings, mode="exact", chunk_size=2048,
         decode=processor.tokenizer.decode,
     )

@@ -49,6 +49,15 @@ def build_results(res: ReproduceResult) -> dict:
     return results
 
 
+def model_folders(res: ReproduceResult) -> dict[str, str]:
+    """Each trained model's folder, as `--model` takes it: the LongVA models (longva, short_lm,
+    anyres: `longva chat / info / niah`) and the language models (s0_text, s1_long: `longva niah-text`).
+    Paths start as `--out` did (`runs/reproduce/cache/...` after `make demo`)."""
+    return {name: str(stage.path / "model") for name, stage in res.models.items()} | {
+        name: str(stage.path / "lm") for name, stage in res.lms.items()
+    }
+
+
 def stage_rates(res: ReproduceResult) -> dict[str, dict]:
     """Per computed stage: seconds, tokens processed and tokens/s (training: input tokens of
     every step; evaluation: the tokens each cell prefilled)."""
@@ -138,6 +147,7 @@ def write_report(res: ReproduceResult, out: Path, elapsed_s: float | None = None
     if elapsed_s is not None:
         results["elapsed_s"] = round(elapsed_s, 1)
     atomic_write_json(out / "results.json", results)
+    atomic_write_json(out / "models.json", model_folders(res))
     runs = []
     for name, stage in res.vniah.items():
         shutil.copyfile(stage.path / "heatmap.png", out / f"heatmap_{name}.png")

@@ -1,6 +1,6 @@
 """The multi-seed reproduction report: every number per seed and as mean ± 95% CI over seeds.
 
-    <out>/seed_<s>/   one seed's report (results.json, report.md, heatmaps)
+    <out>/seed_<s>/   one seed's report (results.json, report.md, heatmaps, models.json: each model's folder)
     <out>/results.json, report.md, heatmap_<model>.png (mean over seeds), vniah_side_by_side.png
 
 Heatmaps show the mean over seeds of each cell's accuracy; the acceptance checks are evaluated

@@ -27,6 +27,8 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (230, 30, 30), "green": (30, 200, 30), "blue": (40, 60, 240), "yellow": (240, 230, 20),
     "purple": (160, 40, 200), "orange": (250, 140, 0), "pink": (255, 105, 180), "cyan": (0, 220, 230),
 }
+# what the recipe asks after every haystack (text and video); its answer is one colour word
+QUESTION = "\nWhat is the colour of the needle? Answer with a single word."
 FILLER_WORDS = (
     "time year people way day man thing woman life child world school state family student group "
     "country problem hand part place case week company system program question work government "
@@ -287,6 +289,12 @@ class AlignmentTask:
         rows = [self.sample(rng, k_max, copies) for _ in range(batch_size)]
         visuals = [v for r in rows for v in (r[2] if isinstance(r[2], list) else [r[2]])]  # k-th placeholder
         return {"input_ids": [r[0] for r in rows], "labels": [r[1] for r in rows], "visuals": visuals}
+
+
+def needle_colours(n: int) -> list[str]:
+    """The colours of n evaluation needles: the palette in order, repeated."""
+    names = list(COLOURS)
+    return [names[i % len(names)] for i in range(n)]
 
 
 # ---- needle frames named by a word (the projector's anchoring, S2a) ------------------------------
