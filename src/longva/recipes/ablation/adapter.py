@@ -20,8 +20,7 @@ from longva.ablation.plan import Plan
 from longva.ablation.registry import Registry
 from longva.ablation.target import ConfigView
 from longva.model.config import LongVAConfig
-from longva.recipes.ablation.architecture_phrasings import RECOGNISERS as ARCHITECTURE_RECOGNISERS
-from longva.recipes.ablation.phrasings import RECOGNISERS
+from longva.recipes.ablation.phrasings import ARCHITECTURE_RECOGNISERS, RECOGNISERS
 from longva.recipes.ablation.recipe_knobs import KNOBS, STAGE_QUALIFIERS
 from longva.recipes.ablation.recipe_metrics import METRICS
 from longva.recipes.ablation.recipe_target import RecipeTarget
