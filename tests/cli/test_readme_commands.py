@@ -202,7 +202,7 @@ TABLE: dict[str, Skip | Run | Serve | Shell | Fixture] = {
     "longva reproduce --quick --out runs/reproduce-quick": Fixture(),
     "longva ablate ../shared/plans/seeds/000_0f3521004b7f0ce0.txt --dry-run": Run(_dry_run),
     "longva ablate ../shared/plans/seeds/000_0f3521004b7f0ce0.txt --out runs/ablate/seed000 --cache"
-    " runs/ablate/cache --seeds 2": Skip("hours of training (every variant over 2 seeds)"),
+    " runs/ablate/cache --seeds 3": Skip("an hour of training (every variant over 3 paired seeds)"),
     "longva ablate parse PLAN --json": Run(_parsed_plan),
     # V-NIAH for any video LMM
     "longva niah --model llava-onevision-qwen2-7b-ov-hf --task counting --mode mc --haystack movie.mp4 --fps 1"
