@@ -130,7 +130,7 @@ class TextRetrievalTask:
         tok = processor.tokenizer
         self.supervise = supervise
         self.pieces = PromptPieces(processor, question, list(COLOURS))
-        self.needles = {c: torch.tensor(tok.encode(" " + c, add_special_tokens=False)) for c in COLOURS}
+        self.needles = needle_tokens(tok)
         self.words = filler_words(tok)
         self.any_tokens = filler_vocabulary(tok)
         self.random_fraction = random_fraction
@@ -300,9 +300,14 @@ def needle_colours(n: int) -> list[str]:
 # ---- needle frames named by a word (the projector's anchoring, S2a) ------------------------------
 
 
+def needle_tokens(tokenizer) -> dict[str, torch.Tensor]:
+    """Each colour's word as the text haystack's needle spells it (" red"): its token ids."""
+    return {c: torch.tensor(tokenizer.encode(" " + c, add_special_tokens=False)) for c in COLOURS}
+
+
 def needle_word_ids(tokenizer) -> dict[str, int]:
-    """Each colour's word as the text needle spells it (" red"): its first token id."""
-    return {c: tokenizer.encode(" " + c, add_special_tokens=False)[0] for c in COLOURS}
+    """The first token id of each colour's text needle (the word S2a anchors a needle frame to)."""
+    return {c: int(ids[0]) for c, ids in needle_tokens(tokenizer).items()}
 
 
 def anchor_frames(seed: int, index: int, batch_size: int, size: int) -> tuple[np.ndarray, list[str | None]]:
