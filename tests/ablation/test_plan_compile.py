@@ -456,7 +456,7 @@ def test_ablation_base_keeps_the_recipes_visual_token_lengths():
     for path in ("max_grids", "easy_max_grids"):
         scaled, original = base.get(f"stages.s2_align.{path}"), getattr(recipe.stages.s2_align, path)
         assert abs(scaled * theirs - original * ours) <= theirs / 2
-    assert base.get("stages.s2_align.max_grids") == 14  # 14 x 9 = 126 tokens vs the recipe's 32 x 4 = 128
+    assert base.get("stages.s2_align.max_grids") == 10  # 10 x 9 = 90 tokens vs the recipe's 22 x 4 = 88
 
 
 # ---- underspecified items and what each refusal names -------------------------------------------

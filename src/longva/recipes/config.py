@@ -168,13 +168,13 @@ class AlignStageConfig:
     # the tower trains too, slower (LongVA's stage 2 also tunes its tower)
     tunable_parts: list[str] = field(default_factory=lambda: ["projector", "vision_tower"])
     min_grids: int = 2  # UniRes never encodes a single grid for an image ((1,1) is excluded)
-    # The longest image: 32 grids x 4 tokens + the 37-token prompt = 165 tokens, within the S0
-    # context (256), so the short LM is aligned on what it can read. Images with many grids
+    # The longest image: 22 grids x 4 tokens + the 37-token prompt = 125 tokens, within the S0
+    # context (128), so the short LM is aligned on what it can read. Images with many grids
     # teach the projector to keep distractor grids out of the LM's way: V-NIAH haystacks hold up
-    # to 28x more distractors than a 16-grid image and colours close to each other (blue and
-    # purple) flipped with length; 32 grids halve that ratio. The first `easy_steps` steps draw
+    # to 20x more distractors than a 22-grid image, and with 16-grid images (before S2a) colours
+    # close to each other (blue and purple) flipped with length. The first `easy_steps` steps draw
     # at most `easy_max_grids` grids.
-    max_grids: int = 32
+    max_grids: int = 22
     easy_steps: int = 150
     easy_max_grids: int = 8
     # a projector whose last layer starts at zero puts every colour at the same point and lets
@@ -225,23 +225,25 @@ class AlignStageConfig:
 @dataclass
 class StagesConfig:
     v0_vision: VisionPretrainConfig = field(default_factory=VisionPretrainConfig)
-    # RoPE bases as the paper's, relative to the contexts: with θ = 1e3 at 256 tokens a fifth of
-    # the rotary pairs turn less than a radian over the context, as in Qwen2-7B (θ 1e6 at 32K);
-    # θ = 1e4 here leaves 3/8 of them static, a position-free channel that makes training-free θ
-    # scaling look far better than at 7B. S1 raises θ 1000x, as LongVA did (1e6 -> 1e9), on
-    # 1,024 tokens: V-NIAH's longest cell (1,796 visual tokens) is 1.75x beyond it, as the
-    # paper's 432K are 1.9x beyond LongVA's 224K. Both text stages draw every step's length
-    # log-uniformly from 48 tokens up: trained on one length, an LM retrieves at that length only.
+    # Contexts and RoPE bases in the paper's proportions. S0 holds 128 tokens: V-NIAH's longest cell
+    # (1,796 visual tokens) is then 14x beyond it, as the paper's 432K tokens are 13.5x beyond
+    # Qwen2's 32K; S1 (1,024 tokens) is 8x S0 (paper: 224K = 7x), and the longest cell 1.75x beyond
+    # it (paper: 1.9x). θ = 500 at 128 tokens leaves 3 of 16 rotary pairs turning less than a radian
+    # over the context, as θ 1e6 does for Qwen2-7B at 32K (15 of 64). S1 raises θ 2000x (LongVA:
+    # 1e6 -> 1e9). Both text stages draw every step's length log-uniformly from 48 tokens up:
+    # trained on one length, an LM retrieves at that length only. (An earlier S0 of 256 tokens at
+    # θ 1e3 took 50% longer per seed, and its short LM still read 0.42-0.45 past its context on 4
+    # of 5 seeds, since V-NIAH then reached only 7x S0.)
     s0_text: TextStageConfig = field(
         default_factory=lambda: TextStageConfig(
-            seq_len=256,
+            seq_len=128,
             steps=200,
             batch_size=32,
             lr=2e-3,
-            rope_theta=1e3,
+            rope_theta=500.0,
             easy_steps=120,
-            easy_seq_len=256,
-            easy_needle_copies=16,
+            easy_seq_len=128,
+            easy_needle_copies=8,
             min_seq_len=48,
         )
     )
@@ -255,9 +257,9 @@ class StagesConfig:
 
 @dataclass
 class VNIAHConfig:
-    # 4 tokens/frame: 16-32 frames fit the S0 context (256 tokens), 320+ frames exceed 4x it,
-    # 448 frames (1,796 visual tokens) are 7x the S0 context, 1.75x the S1 length and 14x the
-    # longest alignment image (128 visual tokens).
+    # 4 tokens/frame: 16 frames fit the S0 context (128 tokens), 32 frames just exceed it, 128+
+    # frames exceed 4x it; 448 frames (1,796 visual tokens) are 14x the S0 context, 1.75x the S1
+    # length and 20x the longest alignment image (88 visual tokens).
     frames: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256, 320, 384, 448])
     depths: list[float] = field(default_factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
     num_needles: int = 8

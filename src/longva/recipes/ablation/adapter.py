@@ -115,8 +115,8 @@ def ablation_base(recipe: RecipeConfig) -> RecipeConfig:
     """`recipe` with the 48 px tower, at the recipe's own visual-token lengths.
 
     48 px gives 9 tokens per grid instead of 4, so the alignment images' grid caps and the V-NIAH
-    frame counts are scaled by 4/9: the base aligns on images of <= 126 visual tokens (recipe:
-    128) and is tested on haystacks of 72..1,800 tokens (recipe: 68..1,796). Kept at the
+    frame counts are scaled by 4/9: the base aligns on images of <= 90 visual tokens (recipe:
+    88) and is tested on haystacks of 72..1,800 tokens (recipe: 68..1,796). Kept at the
     recipe's grid and frame counts, its images would exceed the S0 context and its haystacks
     double in length (an earlier recipe's base reached V-NIAH 0.59 that way, failing even
     inside the S0 context)."""
