@@ -453,10 +453,17 @@ def test_ablation_base_keeps_the_recipes_visual_token_lengths():
     assert len(frames) == len(recipe.eval.vniah.frames)
     for scaled, original in zip(frames, recipe.eval.vniah.frames):
         assert abs(scaled * theirs - original * ours) <= theirs / 2
-    for path in ("max_grids", "easy_max_grids"):
-        scaled, original = base.get(f"stages.s2_align.{path}"), getattr(recipe.stages.s2_align, path)
+    # the alignment images: the recipe's caps at the base's S0 context (256 tokens), scaled alike
+    from longva.recipes.ablation.adapter import ABLATION_S0_CONTEXT
+
+    assert base.get("stages.s0_text.seq_len") == 256 == ABLATION_S0_CONTEXT["stages.s0_text.seq_len"]
+    caps = {"max_grids": ABLATION_S0_CONTEXT["stages.s2_align.max_grids"],
+            "easy_max_grids": recipe.stages.s2_align.easy_max_grids}
+    for path, original in caps.items():
+        scaled = base.get(f"stages.s2_align.{path}")
         assert abs(scaled * theirs - original * ours) <= theirs / 2
-    assert base.get("stages.s2_align.max_grids") == 10  # 10 x 9 = 90 tokens vs the recipe's 22 x 4 = 88
+    assert base.get("stages.s2_align.max_grids") == 14  # 14 x 9 = 126 tokens vs 32 x 4 = 128 at 32 px
+    assert 14 * theirs + 37 <= 256  # the longest image and the prompt fit the base's S0 context
 
 
 # ---- underspecified items and what each refusal names -------------------------------------------

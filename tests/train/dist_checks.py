@@ -233,6 +233,9 @@ def main():
     if rank == 0:
         with open(sys.argv[1], "w") as f:
             json.dump(results, f, indent=1)
+    # leave together: a rank that tore its process group down while rank 0 was still loading the
+    # export once died with "terminate called without an active exception" (SIGABRT)
+    dist.barrier()
     dist.destroy_process_group()
 
 
