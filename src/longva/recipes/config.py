@@ -232,8 +232,8 @@ class StagesConfig:
     # over the context, as θ 1e6 does for Qwen2-7B at 32K (15 of 64). S1 raises θ 2000x (LongVA:
     # 1e6 -> 1e9). Both text stages draw every step's length log-uniformly from 48 tokens up:
     # trained on one length, an LM retrieves at that length only. (An earlier S0 of 256 tokens at
-    # θ 1e3 took 50% longer per seed, and its short LM still read 0.42-0.45 past its context on 4
-    # of 5 seeds, since V-NIAH then reached only 7x S0.)
+    # θ 1e3, which the ablation base keeps, took a quarter longer per seed, and its short LM read
+    # 0.42-0.45 past its context on 4 of 5 seeds; at 128 tokens, 2 of 5 seeds read 0.41-0.46.)
     s0_text: TextStageConfig = field(
         default_factory=lambda: TextStageConfig(
             seq_len=128,
