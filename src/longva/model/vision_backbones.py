@@ -28,7 +28,7 @@ from transformers import (
 )
 
 from longva.model.config import VisionTowerConfig
-from longva.model.vision_tower import VisionTower
+from longva.model.vision_tower import ChunkedTower, VisionTower
 
 _HF = {
     "vit": (ViTConfig, lambda c: ViTModel(c, add_pooling_layer=False)),
@@ -57,39 +57,6 @@ def build_hf_backbone(cfg: VisionTowerConfig) -> nn.Module:
     hf_config = config_cls(**kwargs)
     hf_config._attn_implementation = "sdpa" if cfg.type in ("vit", "dinov2") else "eager"
     return make(hf_config)
-
-
-class ChunkedTower(nn.Module):
-    """Runs `features` over `chunk_size` frames at a time (bounds peak memory)."""
-
-    def __init__(self, cfg: VisionTowerConfig):
-        super().__init__()
-        self.cfg = cfg
-
-    @property
-    def grid_side(self) -> int:
-        return self.cfg.grid_side
-
-    @property
-    def hidden_size(self) -> int:
-        return self.cfg.hidden_size
-
-    def features(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def unused_modules(self) -> list[nn.Module]:
-        """Modules whose output never reaches the features (kept frozen when the tower trains)."""
-        return []
-
-    def forward(self, pixel_values: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
-        """(F, 3, S, S) -> (F, grid_side**2, D_vision)."""
-        chunk = chunk_size or self.cfg.chunk_size
-        dtype = next(self.parameters()).dtype
-        outputs = [
-            self.features(pixel_values[i : i + chunk].to(dtype)).to(pixel_values.dtype)
-            for i in range(0, pixel_values.shape[0], chunk)
-        ]
-        return torch.cat(outputs, dim=0)
 
 
 class HiddenStateTower(ChunkedTower):
