@@ -209,6 +209,16 @@ def test_jsonl_is_read_and_a_bad_line_is_named(tmp_path, tokenizer):
     _one_line_error(e, "line 4")
 
 
+def test_a_dataset_that_is_missing_a_folder_or_not_utf8_is_one_line(tmp_path):
+    bad = tmp_path / "latin1.jsonl"
+    bad.write_bytes(b'{"id": "caf\xe9"}\n')
+    for path, words in ((tmp_path / "none.json", "does not exist"), (tmp_path, "is a folder"),
+                        (bad, "not UTF-8 text (byte 0xe9")):
+        with pytest.raises(InputError) as e:
+            read_records(path)
+        _one_line_error(e, words)
+
+
 def test_length_matches_the_spliced_sequence(tmp_path, tokenizer):
     """`length` (image headers only) equals the sequence the model actually builds."""
     ds = _dataset(tmp_path, tokenizer, [_record([("human", "<image>\nQ"), ("gpt", "A")])])

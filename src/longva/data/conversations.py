@@ -33,6 +33,7 @@ from longva.errors import InputError
 from longva.model.encoding import VisualInput, image_token_count, tokens_per_frame
 from longva.model.prompt import IMAGE_TOKEN_INDEX, move_image_first, normalise_conversation
 from longva.utils.io import safe_join
+from longva.utils.text_input import read_text
 
 ImageMode = Literal["grids", "crop", "pad"]  # grids: the model's encoding; crop/pad: one grid
 _EXIF_ORIENTATION = 0x0112
@@ -61,9 +62,7 @@ class ConversationExample:
 def read_records(path: str | Path) -> list[dict]:
     """Raw records of a JSON list or a JSONL file (one-line error naming the bad line)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"dataset {str(path)!r} does not exist; expected a LLaVA .json or .jsonl file")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, "dataset", "a LLaVA .json or .jsonl file")  # strict UTF-8, one-line errors
     if text.lstrip().startswith("["):
         try:
             records = json.loads(text)
