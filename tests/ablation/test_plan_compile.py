@@ -454,16 +454,17 @@ def test_ablation_base_keeps_the_recipes_visual_token_lengths():
     for scaled, original in zip(frames, recipe.eval.vniah.frames):
         assert abs(scaled * theirs - original * ours) <= theirs / 2
     # the alignment images: the recipe's caps at the base's S0 context (256 tokens), scaled alike
-    from longva.recipes.ablation.adapter import ABLATION_S0_CONTEXT
+    from longva.recipes.ablation.adapter import ABLATION_BASE_PINS
 
-    assert base.get("stages.s0_text.seq_len") == 256 == ABLATION_S0_CONTEXT["stages.s0_text.seq_len"]
-    caps = {"max_grids": ABLATION_S0_CONTEXT["stages.s2_align.max_grids"],
+    assert base.get("stages.s0_text.seq_len") == 256 == ABLATION_BASE_PINS["stages.s0_text.seq_len"]
+    caps = {"max_grids": ABLATION_BASE_PINS["stages.s2_align.max_grids"],
             "easy_max_grids": recipe.stages.s2_align.easy_max_grids}
     for path, original in caps.items():
         scaled = base.get(f"stages.s2_align.{path}")
         assert abs(scaled * theirs - original * ours) <= theirs / 2
     assert base.get("stages.s2_align.max_grids") == 14  # 14 x 9 = 126 tokens vs 32 x 4 = 128 at 32 px
     assert 14 * theirs + 37 <= 256  # the longest image and the prompt fit the base's S0 context
+    assert base.get("stages.s2_align.same_grids_per_batch") is False  # as the base was measured
 
 
 # ---- underspecified items and what each refusal names -------------------------------------------

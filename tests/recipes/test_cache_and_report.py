@@ -1,6 +1,6 @@
 from longva.recipes.cache import StageDir, stage_key
 from longva.recipes.config import RecipeConfig
-from longva.recipes.metrics import vniah_numbers
+from longva.recipes.metrics import miss_text, vniah_numbers
 from longva.utils.dataclass_config import set_path
 
 
@@ -32,3 +32,13 @@ def test_vniah_numbers_buckets_by_visual_tokens():
     assert nums["bucket_frames"]["within_s0_context"] == [8]  # (8+1)*9 = 81 <= 256
     assert nums["buckets"]["beyond_s0_context"] == 1 / 3
     assert nums["bucket_frames"]["beyond_4x_s0_context"] == [128]  # 129*9 = 1161 > 1024
+
+
+def test_misses_beyond_the_s0_context_count_each_answer():
+    cells = [{"frames": 8, "correct": False, "pred": "red"}]  # within the context: not counted
+    cells += [{"frames": 64, "correct": False, "pred": " pink"} for _ in range(3)]
+    cells += [{"frames": 128, "correct": False, "pred": "<|im_end|>"}, {"frames": 128, "correct": True, "pred": "cyan"}]
+    misses = vniah_numbers(cells, tpf=9, s0_context=256)["misses_beyond_s0_context"]
+    assert misses == {"count": 4, "answers": {"pink": 0.75, "<|im_end|>": 0.25}}
+    assert miss_text(misses) == "pink 75% of 4"
+    assert miss_text({"count": 0, "answers": {}}) == "–"

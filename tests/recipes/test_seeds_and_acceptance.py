@@ -8,7 +8,7 @@ from longva.errors import ConfigError
 from longva.recipes.acceptance import overall_checks, seed_checks
 from longva.recipes.metrics import best_theta
 from longva.recipes.reproduce import parse_seeds
-from longva.recipes.seed_report import aggregate, render_markdown, rope_sweep
+from longva.recipes.seed_report import aggregate, misses_table, render_markdown, rope_sweep
 from longva.utils.stats import mean_ci, t975
 
 
@@ -104,3 +104,17 @@ def test_markdown_has_the_tables(monkeypatch):
     assert "| longva | 1.000 / 1.000 | 0.950 / 0.950 |" in md
     assert "NOT MET" not in md.split("## Acceptance")[1].split("longva average ≥ 0.90")[1].splitlines()[0]
     assert "Machine: " in md and "torch" in md
+
+
+def test_the_report_names_what_each_seed_answers_when_it_misses():
+    guess = {"count": 160, "answers": {"pink": 0.97, "green": 0.03}}
+    silent = {"count": 190, "answers": {"<|im_end|>": 1.0}}
+    per_seed = {0: _seed(1.0, 0.3, 0.7), 1: _seed(1.0, 0.45, 0.7)}
+    per_seed[0]["models"]["short_lm"]["misses_beyond_s0_context"] = silent
+    per_seed[1]["models"]["short_lm"]["misses_beyond_s0_context"] = guess
+    table = misses_table({"seeds": [0, 1], "models": aggregate(per_seed)})
+    row = next(line for line in table.splitlines() if line.startswith("| short_lm |"))
+    assert row == "| short_lm | <\\|im_end\\|> 100% of 190 | pink 97% of 160 |"
+    assert row.replace("\\|", "").count("|") == 4  # the answer's pipes do not split the columns
+    longva = next(line for line in table.splitlines() if line.startswith("| longva |"))
+    assert longva == "| longva | – | – |"  # no records of misses: nothing claimed

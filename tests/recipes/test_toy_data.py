@@ -89,6 +89,18 @@ def test_alignment_curriculum_caps_grids_for_the_easy_steps_only(setup):
     assert max(hard) > 3 and max(hard) <= 12  # after the easy steps, up to max_grids
 
 
+def test_alignment_batches_share_one_grid_count_when_asked(setup):
+    cfg, tok, proc = setup
+    def counts(same):
+        task = AlignmentTask(proc, cfg.text.question, 2, 12, {"multi_grid": 1.0}, same_grids_per_batch=same)
+        return [[v.num_grids for v in task.batch(0, i, 8)["visuals"]] for i in range(12)]
+
+    same, mixed = counts(True), counts(False)
+    assert all(len(set(batch)) == 1 for batch in same)  # no image of a batch is padded to another
+    assert len({batch[0] for batch in same}) > 3 and all(2 <= b[0] <= 12 for b in same)  # drawn per step
+    assert any(len(set(batch)) > 1 for batch in mixed)  # the earlier batches: one draw per image
+
+
 def test_text_length_curriculum_uses_short_haystacks_first(setup):
     from longva.recipes.config import TextStageConfig
     from longva.recipes.stages import text_batches

@@ -3,9 +3,15 @@
 V-NIAH accuracy is averaged over the whole grid and over length buckets defined by the number
 of visual tokens of a cell, (frames + 1) x tokens/frame (the needle is inserted), against the
 S0 context (the short LM's training length).
+
+What a model answers on the cells it misses beyond the S0 context tells a model that reads
+nothing (it ends its answer, scoring 0) from one that falls back on one fixed colour (which the
+closed palette credits on 1 needle in 8 at every length).
 """
 
 from __future__ import annotations
+
+from collections import Counter
 
 import numpy as np
 
@@ -37,8 +43,30 @@ def vniah_numbers(cells: list[dict], tpf: int, s0_context: int) -> dict:
         "visual_tokens": {t: visual[t] for t in sorted(visual)},
         "buckets": {name: _mean(v for t in ts for v in by_frames[t]) for name, ts in buckets.items()},
         "bucket_frames": {name: sorted(ts) for name, ts in buckets.items()},
+        "misses_beyond_s0_context": miss_answers(
+            [c for c in cells if visual[int(c["frames"])] > s0_context and not c["correct"]]
+        ),
         "cells": len(cells),
     }
+
+
+def miss_answers(missed: list[dict], top: int = 3) -> dict:
+    """{"count": n, "answers": {answer: share of the misses}} for the `top` most common answers."""
+    answers = Counter((c.get("pred") or "").strip() or "(empty)" for c in missed)
+    return {"count": len(missed), "answers": {a: k / len(missed) for a, k in answers.most_common(top)}}
+
+
+def miss_text(misses: dict | None) -> str:
+    """'pink 97% of 160' (the most common answer on the missed cells), '–' without misses."""
+    if not misses or not misses["count"]:
+        return "–"
+    answer, share = next(iter(misses["answers"].items()))
+    return f"{answer_cell(answer)} {share:.0%} of {misses['count']}"
+
+
+def answer_cell(answer: str) -> str:
+    """An answer as a Markdown table cell shows it (`<|im_end|>` holds the column separator)."""
+    return answer.replace("|", "\\|")
 
 
 def text_numbers(cells: list[dict]) -> dict:

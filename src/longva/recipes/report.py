@@ -8,7 +8,7 @@ from pathlib import Path
 
 from longva.niah.plot import load_entries, plot_compare
 from longva.recipes.acceptance import seed_checks
-from longva.recipes.metrics import text_numbers, theta_text, vniah_numbers
+from longva.recipes.metrics import answer_cell, text_numbers, theta_text, vniah_numbers
 from longva.recipes.reproduce import MODELS, ReproduceResult
 from longva.recipes.stage_inputs import TRAINING_STAGES
 from longva.recipes.stage_runner import load_cells, load_train_metrics
@@ -108,6 +108,16 @@ def needle_table(results: dict) -> str:
     return "\n".join([head, sep, *rows])
 
 
+def misses_table(results: dict) -> str:
+    """The most common answers on the cells each model misses beyond the S0 context."""
+    rows = ["| model | missed cells | most common answers |", "|---|---|---|"]
+    for name, m in results["models"].items():
+        misses = m.get("misses_beyond_s0_context") or {"count": 0, "answers": {}}
+        answers = ", ".join(f"{answer_cell(a)} {share:.0%}" for a, share in misses["answers"].items()) or "–"
+        rows.append(f"| {name} | {misses['count']} | {answers} |")
+    return "\n".join(rows)
+
+
 def rope_table(results: dict) -> str:
     """short_lm's V-NIAH at every evaluation θ of the sweep (the reported one in bold)."""
     sweep, best = results["rope"]["sweep"], results["rope"]["theta"]
@@ -186,6 +196,11 @@ def render_markdown(results: dict) -> str:
         "Per needle (all lengths and depths):",
         "",
         needle_table(results),
+        "",
+        "Answers on the cells missed beyond the S0 context (ending the answer scores 0; one fixed"
+        " colour is credited on 1 needle in 8):",
+        "",
+        misses_table(results),
         "",
         *(
             ["## Training-free RoPE θ sweep (short_lm)", "", rope_table(results), ""]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from longva.niah.plot import load_entries, plot_compare, plot_heatmap
 from longva.recipes.acceptance import overall_checks
-from longva.recipes.metrics import BUCKETS, theta_text
+from longva.recipes.metrics import BUCKETS, miss_text, theta_text
 from longva.recipes.reproduce import ReproduceResult
 from longva.utils.io import atomic_write_json, atomic_write_text
 from longva.utils.machine import machine_info, machine_line
@@ -45,6 +45,7 @@ def aggregate(per_seed: dict[int, dict]) -> dict:
                 n: _stats({s: m["by_needle"].get(n) for s, m in runs.items()}) for n in first.get("by_needle", {})
             },
         }
+        models[name]["misses_beyond_s0_context"] = {s: m.get("misses_beyond_s0_context") for s, m in runs.items()}
         if "rope_theta" in first:
             models[name]["rope_theta"] = {s: m["rope_theta"] for s, m in runs.items()}
     return models
@@ -176,6 +177,16 @@ def seeds_table(results: dict) -> str:
     return "\n".join(rows)
 
 
+def misses_table(results: dict) -> str:
+    """Model × seed: the most common answer on the cells missed beyond the S0 context."""
+    seeds = results["seeds"]
+    rows = ["| model | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|" + "---|" * (1 + len(seeds))]
+    for name, m in results["models"].items():
+        misses = m.get("misses_beyond_s0_context", {})
+        rows.append(f"| {name} | " + " | ".join(miss_text(misses.get(s)) for s in seeds) + " |")
+    return "\n".join(rows)
+
+
 def acceptance_table(results: dict) -> str:
     seeds = results["seeds"]
     rows = [
@@ -243,6 +254,13 @@ def render_markdown(results: dict) -> str:
         "## Per needle (mean over seeds)",
         "",
         needle_table(results),
+        "",
+        "## What a model answers when it misses (cells beyond the S0 context)",
+        "",
+        "The most common answer on the missed cells. A model that ends its answer scores 0 there; one"
+        " that falls back on one fixed colour is credited on 1 needle in 8 at every length.",
+        "",
+        misses_table(results),
         "",
         "## Training-free RoPE θ sweep",
         "",

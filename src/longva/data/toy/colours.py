@@ -242,8 +242,9 @@ class AlignmentTask:
 
     def __init__(self, processor, question: str, min_grids: int, max_grids: int, data_mix: dict[str, float],
                  supervise: str = "template", easy_steps: int = 0, easy_max_grids: int | None = None,
-                 easy_needle_copies: int = 1):
+                 easy_needle_copies: int = 1, same_grids_per_batch: bool = False):
         self.processor = processor
+        self.same_grids_per_batch = same_grids_per_batch
         self.easy_needle_copies = easy_needle_copies
         self.easy_steps, self.easy_max_grids = easy_steps, min(easy_max_grids or max_grids, max_grids)
         self.supervise = supervise
@@ -253,13 +254,15 @@ class AlignmentTask:
         total = sum(data_mix.values())
         self.p_single = data_mix.get("single_grid", 0.0) / total
 
-    def sample(self, rng: np.random.Generator, max_grids: int | None = None, copies: int = 1):
-        """One image + question; `copies` > 1 puts the colour square in that many grids (curriculum)."""
+    def sample(self, rng: np.random.Generator, max_grids: int | None = None, copies: int = 1,
+               grids: int | None = None):
+        """One image + question; `copies` > 1 puts the colour square in that many grids (curriculum);
+        `grids` fixes the image's grid count (else drawn in min_grids..max_grids)."""
         colour = list(COLOURS)[int(rng.integers(len(COLOURS)))]
         if rng.random() < self.p_single:  # a one-grid image: the needle alone, encoded like a one-frame video
             visual = self.processor.preprocess_video([needle_frame(rng, colour, self.size)], mode="pad")
         else:
-            k = int(rng.integers(self.min_grids, (max_grids or self.max_grids) + 1))
+            k = grids or int(rng.integers(self.min_grids, (max_grids or self.max_grids) + 1))
             pixels = haystack_pixels(rng, k, self.size)
             for pos in rng.choice(k, size=min(copies, k), replace=False):
                 pixels[pos] = np.asarray(needle_frame(rng, colour, self.size))
@@ -286,7 +289,9 @@ class AlignmentTask:
         rng = np.random.default_rng([seed, index])
         easy = index < self.easy_steps  # the curriculum: fewer grids, several needle grids
         k_max, copies = (self.easy_max_grids, self.easy_needle_copies) if easy else (self.max_grids, 1)
-        rows = [self.sample(rng, k_max, copies) for _ in range(batch_size)]
+        # one grid count for the whole batch (drawn as each image's was): no row is padded
+        grids = int(rng.integers(self.min_grids, k_max + 1)) if self.same_grids_per_batch else None
+        rows = [self.sample(rng, k_max, copies, grids) for _ in range(batch_size)]
         visuals = [v for r in rows for v in (r[2] if isinstance(r[2], list) else [r[2]])]  # k-th placeholder
         return {"input_ids": [r[0] for r in rows], "labels": [r[1] for r in rows], "visuals": visuals}
 

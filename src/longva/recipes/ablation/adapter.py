@@ -86,10 +86,12 @@ def default_out_dir(compiled: CompiledPlan) -> Path:
 # so few distractors per image alignment stalled on 1 of 3 seeds (V-NIAH 0.79, seed 2; 1.0 on
 # the others). The base therefore keeps the recipe's earlier S0 context: 256 tokens at θ 1e3 and
 # images of up to 32 grids at 32 px (14 grids at 48 px); that base reached 0.997-1.000 on seeds 0-2.
+# It also keeps the earlier alignment batches, whose images draw their grid counts one by one.
 ABLATION_IMAGE_SIZE = 48  # 48 px / patch 8 = a 6x6 patch map
-ABLATION_S0_CONTEXT = {  # the base's S0 and alignment images (see above), before the 48 px scaling
+ABLATION_BASE_PINS = {  # the base's S0 and alignment data (see above), before the 48 px scaling
     "stages.s0_text.seq_len": 256, "stages.s0_text.easy_seq_len": 256, "stages.s0_text.easy_needle_copies": 16,
     "stages.s0_text.rope_theta": 1e3, "stages.s2_align.max_grids": 32,
+    "stages.s2_align.same_grids_per_batch": False,
 }
 
 
@@ -128,7 +130,7 @@ def ablation_base(recipe: RecipeConfig) -> RecipeConfig:
     68..1,796). Kept at the recipe's grid and frame counts, its images would exceed the S0
     context and its haystacks double in length (an earlier recipe's base reached V-NIAH 0.59
     that way, failing even inside the S0 context)."""
-    for path, value in ABLATION_S0_CONTEXT.items():
+    for path, value in ABLATION_BASE_PINS.items():
         recipe = set_path(recipe, path, value)
     ours = tokens_per_frame(RecipeView(recipe, "recipe"))
     config = set_path(recipe, "model.vision.hf_config.image_size", ABLATION_IMAGE_SIZE)
