@@ -69,6 +69,19 @@ def test_logits_only_for_the_answer_span(setup, monkeypatch):
     assert seen == [len(r.cell.answer_ids) for r in results]
 
 
+def test_exact_feeds_each_cell_in_one_decoder_call(setup):
+    """The last prefill chunk and the answer span share one LM call: one decoder pass a cell."""
+    lm, cells, sources, naive = setup
+    calls = []
+    handle = lm.get_decoder().register_forward_hook(lambda m, i, o: calls.append(1))
+    try:
+        results = evaluate(lm, sources, order_cells(cells), chunk_size=10_000)
+    finally:
+        handle.remove()
+    assert len(calls) == len(results) == len(cells)
+    assert all(r.pred_ids == naive[r.cell.key].pred_ids for r in results)
+
+
 def test_prefix_cache_positions_follow_the_sequence(setup):
     """Prefill in pieces + crop + re-extend gives the same hidden state as one pass."""
     lm, cells, sources, _ = setup

@@ -10,7 +10,9 @@ The original scores a cell with one forward over the whole sequence and full-voc
    on CUDA's flash kernel the chunk attends to the cache without a materialised mask, see
    `cpu_attention.py`);
 3. only the answer span goes through the full LM, with `logits_to_keep`, so the LM head (and any
-   model-specific logit processing) sees A positions instead of L.
+   model-specific logit processing) sees A positions instead of L. In `exact` mode the last
+   causal prefill chunk and the answer span go through the LM in one call (`score_span`): a
+   V-NIAH cell then costs one forward, not two.
 
 `exact` (the original's metric): with the answer teacher-forced, the argmax at every answer
 position must be the gold token. `generate`: greedy decoding from the prompt, then a normalised
@@ -85,6 +87,16 @@ def order_cells(cells: Sequence[Cell]) -> list[Cell]:
     return [cells[i] for i in dfs_order(full)]
 
 
+@dataclass
+class _Prefill:
+    """What a cell's prompt needs after the cache is cropped: the spans to feed, and its visual rows."""
+
+    keep: int  # cached tokens reused
+    spans: list[tuple[int, int, bool]]  # (a, b, masked) pieces of [keep, n)
+    visual: torch.Tensor | None  # prefix-LM models: the visual rows of the cell
+    region: tuple[int, int] | None  # their [first, end) region
+
+
 class PrefixCache:
     """One KV cache whose contents are the tokens named by `self.runs` (plus generated ones).
 
@@ -121,6 +133,24 @@ class PrefixCache:
 
     def ensure(self, runs: Runs, n: int) -> int:
         """Make the cache hold exactly runs[:n]; returns the number of tokens computed."""
+        plan = self._plan(runs, n)
+        self._prefill(runs, plan, plan.spans, n)
+        return n - plan.keep
+
+    def score_span(self, runs: Runs, a: int, b: int) -> tuple[int, torch.Tensor]:
+        """ensure(runs, a) then logits(runs, a, b), the last causal chunk and [a, b) in one LM call.
+
+        Returns (tokens prefilled before a, logits (b - a, V) fp32)."""
+        plan = self._plan(runs, a)
+        if not plan.spans or plan.spans[-1][2]:  # nothing to prefill, or it ends in a masked visual region
+            self._prefill(runs, plan, plan.spans, a)
+            return a - plan.keep, self.logits(runs, a, b)
+        start = plan.spans[-1][0]
+        self._prefill(runs, plan, plan.spans[:-1], start)
+        return a - plan.keep, self.logits(runs, start, b, keep_last=b - a)
+
+    def _plan(self, runs: Runs, n: int) -> _Prefill:
+        """Crop the cache to what runs[:n] can reuse; what is left to prefill."""
         keep = min(common_prefix_len(self.runs, runs), n)
         if self.position_fn is not None and keep > 0:
             keep = min(keep, self._agreeing_prefix(runs, keep))
@@ -128,22 +158,27 @@ class PrefixCache:
         region = visual_region(visual) if visual is not None else None
         keep = reusable_prefix(keep, region, self.region)
         self._crop(keep)
-        for a, b, masked in prefill_spans(keep, n, region, self.chunk_size):
+        return _Prefill(keep, prefill_spans(keep, n, region, self.chunk_size), visual, region)
+
+    def _prefill(self, runs: Runs, plan: _Prefill, spans: list[tuple[int, int, bool]], n: int) -> None:
+        """Feed `spans` of `plan` through the decoder body; the cache then holds runs[:n]."""
+        for a, b, masked in spans:
             inputs = self._inputs(runs, a, b)
             if masked:  # the visual region in one piece: its tokens see each other both ways
-                inputs["attention_mask"] = prefix_lm_mask(visual[None, :b].to(self.device), None, self.dtype, a)
+                inputs["attention_mask"] = prefix_lm_mask(plan.visual[None, :b].to(self.device), None, self.dtype, a)
             self.body(**inputs, **cache_kwargs(self.body, self.cache))
-        self.runs, self.length, self.region = truncate(runs, n), n, region
+        self.runs, self.length, self.region = truncate(runs, n), n, plan.region
         self._track_positions(runs, n)
-        return n - keep
 
-    def logits(self, runs: Runs, a: int, b: int) -> torch.Tensor:
-        """Feed tokens [a, b) (the cache must hold runs[:a]); their logits (b - a, V) in fp32."""
+    def logits(self, runs: Runs, a: int, b: int, keep_last: int | None = None) -> torch.Tensor:
+        """Feed tokens [a, b) (the cache must hold runs[:a]); the logits (fp32) of the last
+        `keep_last` of them (default: all b - a)."""
         assert self.length == a and total_len(self.runs) == a, (
             "cache does not end where the span starts"
         )
         inputs = self._inputs(runs, a, b)
-        out = self.lm(**inputs, logits_to_keep=b - a, **cache_kwargs(self.lm, self.cache))
+        kept = b - a if keep_last is None else keep_last
+        out = self.lm(**inputs, logits_to_keep=kept, **cache_kwargs(self.lm, self.cache))
         self.runs, self.length = truncate(runs, b), b
         self.next_position = inputs["position_ids"][..., -1:] + 1
         self._track_positions(runs, b)
@@ -208,8 +243,7 @@ class PrefixCache:
 def score_exact(pc: PrefixCache, cell: Cell, keep_logits: bool = False) -> CellResult:
     t0 = time.perf_counter()
     full, p, a = cell.full_runs(), cell.prompt_len, len(cell.answer_ids)
-    computed = pc.ensure(full, p - 1)
-    logits = pc.logits(full, p - 1, p + a - 1)  # (A, V): position i predicts answer token i
+    computed, logits = pc.score_span(full, p - 1, p + a - 1)  # (A, V): position i predicts answer token i
     pred = logits.argmax(-1).tolist()
     return CellResult(
         cell,
