@@ -138,7 +138,8 @@ class PrefixCache:
         return n - plan.keep
 
     def score_span(self, runs: Runs, a: int, b: int) -> tuple[int, torch.Tensor]:
-        """ensure(runs, a) then logits(runs, a, b), the last causal chunk and [a, b) in one LM call.
+        """ensure(runs, a) then logits(runs, a, b), the last causal chunk and [a, b) in one LM call
+        (that chunk grows by the answer's few tokens past `chunk_size`).
 
         Returns (tokens prefilled before a, logits (b - a, V) fp32)."""
         plan = self._plan(runs, a)
