@@ -238,7 +238,7 @@ class StagesConfig:
     # 1e6 -> 1e9). Both text stages draw every step's length log-uniformly from 48 tokens up:
     # trained on one length, an LM retrieves at that length only. (An earlier S0 of 256 tokens at
     # θ 1e3, which the ablation base keeps, took a quarter longer per seed, and its short LM read
-    # 0.42-0.45 past its context on 4 of 5 seeds; at 128 tokens, 2 of 5 seeds read 0.41-0.46.)
+    # above 0.40 past its context on 4 of 5 seeds; at 128 tokens, on 4 of seeds 0-9.)
     s0_text: TextStageConfig = field(
         default_factory=lambda: TextStageConfig(
             seq_len=128,
