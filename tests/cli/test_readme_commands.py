@@ -198,7 +198,10 @@ TABLE: dict[str, Skip | Run | Serve | Shell | Fixture] = {
         Skip("8 GPUs and a Qwen2-7B checkpoint"),
     "python -m longva.data.toy.align_folder runs/align_toy_data": Run(_files("runs/align_toy_data/lm/config.json")),
     "longva train align --config configs/train_align_toy.yaml": Run(_final("runs/train_align_toy")),
-    "longva reproduce --out runs/reproduce": Skip("make demo's recipe (~5 min a seed); the fixture runs --quick"),
+    "longva reproduce --out runs/reproduce": Skip("make demo's recipe (~2 min a seed); the fixture runs --quick"),
+    "longva reproduce --seeds 10 --threads 4 --out runs/reproduce10": Skip(
+        "10 seeds of make demo's recipe (~25 min on 2 cores); tests/recipes/test_schedule.py runs the workers"
+    ),
     "longva reproduce --quick --out runs/reproduce-quick": Fixture(),
     "longva ablate ../shared/plans/seeds/000_0f3521004b7f0ce0.txt --dry-run": Run(_dry_run),
     "longva ablate ../shared/plans/seeds/000_0f3521004b7f0ce0.txt --out runs/ablate/seed000 --cache"

@@ -4,7 +4,9 @@
 stage depends on and the keys of the stages it consumes, so a variant that only changes pooling
 reuses the cached text LMs. A finished stage is a folder `<root>/<name>-<key>/` holding a
 `DONE.json` marker written last; an unfinished one is `<name>-<key>.partial/` (kept so that a
-stage that checkpoints can resume) and becomes final by an atomic rename.
+stage that checkpoints can resume) and becomes final by an atomic rename. One process at a time
+computes a stage: `StageDir.lock()` (an advisory file lock, released by the OS if the process dies)
+keeps two runs sharing a cache, or a worker left over from a killed run, out of each other's folder.
 """
 
 from __future__ import annotations
@@ -13,9 +15,16 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: stages are not locked (one run per cache)
+    fcntl = None
 
 from longva.utils.dataclass_config import to_dict
 from longva.utils.io import atomic_write_json
@@ -46,6 +55,19 @@ class StageDir:
     @property
     def done(self) -> bool:
         return (self.final / "DONE.json").exists()
+
+    @contextmanager
+    def lock(self, on_wait: Callable[[], None] = lambda: None) -> Iterator[None]:
+        """Hold this stage's lock; `on_wait` is called once if another process holds it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f".{self.name}-{self.key}.lock", "a") as handle:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    on_wait()
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+            yield  # closing the file releases the lock
 
     def begin(self) -> Path:
         """The working folder (kept across kills so checkpoints inside it can resume)."""

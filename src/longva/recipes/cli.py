@@ -22,7 +22,10 @@ def reproduce_cmd(
     ),
     config: Path | None = typer.Option(None, "--config", help="A RecipeConfig YAML/JSON to start from."),
     set_: list[str] = typer.Option([], "--set", help="Override a config value: --set stages.s1_long.steps=200"),
-    threads: int | None = typer.Option(None, "--threads", help="torch threads (default: the config's, 2)."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="Cores to use (default: the config's, 2): the text stages run at this many "
+        "threads, the alignments and evaluations in this many one-thread processes."
+    ),
     publish: Path | None = typer.Option(
         None, "--publish", help="Also copy the tables and side-by-side figure here (README assets)."
     ),

@@ -307,6 +307,8 @@ class RecipeConfig:
     stages: StagesConfig = field(default_factory=StagesConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     baselines: list[str] = field(default_factory=lambda: ["short_lm", "short_lm_rope", "anyres"])
+    # the cores to use: S0/S1 (a chain) run at this many threads, the alignments and evaluations
+    # after them (independent) in this many one-thread processes (`longva.recipes.schedule`)
     threads: int = 2
 
     def validate(self, where: str) -> None:

@@ -71,6 +71,7 @@ def stage_rates(res: ReproduceResult) -> dict[str, dict]:
         busy = sum(r.get("step_time_s", r.get("seconds", 0.0)) for r in records)
         out[label] = {
             "seconds": float(stage.info.get("seconds", 0.0)),
+            "threads": stage.info.get("threads"),  # absent in caches from before it was recorded
             "tokens": int(tokens),
             "tokens_per_s": round(tokens / busy, 1) if busy > 0 else None,
         }
@@ -134,7 +135,9 @@ def rope_table(results: dict) -> str:
 
 def rates_lines(results: dict) -> list[str]:
     return [
-        f"- {k}: {v['seconds']:.1f} s, {v['tokens']:,} tokens"
+        f"- {k}: {v['seconds']:.1f} s"
+        + (f" at {v['threads']} thread{'s' * (v['threads'] > 1)}" if v.get("threads") else "")
+        + f", {v['tokens']:,} tokens"
         + (f", {v['tokens_per_s']:,.0f} tokens/s" if v["tokens_per_s"] else "")
         for k, v in results["stage_rates"].items()
     ]
@@ -225,7 +228,10 @@ def render_markdown(results: dict) -> str:
             for v in results["acceptance"].values()
         ],
         "",
-        "## Stages (seconds when computed, tokens, tokens/s; cached stages keep their first timing)",
+        "## Stages (seconds when computed, threads, tokens, tokens/s; cached stages keep their first timing)",
+        "",
+        "With threads = N > 1 the text stages use N threads and the others run side by side in N "
+        "one-thread processes, so the wall time is less than the sum below.",
         "",
         *rates_lines(results),
     ]

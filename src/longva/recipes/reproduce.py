@@ -19,6 +19,7 @@ from pathlib import Path
 from longva.errors import ConfigError
 from longva.recipes.config import RecipeConfig
 from longva.recipes.metrics import best_theta, vniah_numbers
+from longva.recipes.schedule import rope_job, rope_thetas, run_jobs
 from longva.recipes.stage_runner import RecipeRunner, StageResult, load_cells
 
 MODELS = {
@@ -43,43 +44,31 @@ class ReproduceResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def reproduce(cfg: RecipeConfig, out: Path, log=None) -> ReproduceResult:
-    """Run (or resume) every stage of the recipe and its baselines; returns the stage results."""
-    runner = RecipeRunner(cfg, Path(out) / "cache", log)
-    res = ReproduceResult(cfg)
-    res.vision = runner.v0_vision()
-    s0 = res.lms["s0_text"] = runner.s0_text()
-    s1 = res.lms["s1_long"] = runner.s1_long()
-    res.models["longva"] = runner.s2_align(s1)
-    res.vniah["longva"] = runner.vniah(res.models["longva"], label="V-NIAH longva")
-    if "short_lm" in cfg.baselines or "short_lm_rope" in cfg.baselines:
-        res.models["short_lm"] = runner.s2_align(s0)
-    if "short_lm" in cfg.baselines:
-        res.vniah["short_lm"] = runner.vniah(res.models["short_lm"], label="V-NIAH short_lm")
+def reproduce(cfg: RecipeConfig, out: Path, log=None, workers: int | None = None) -> ReproduceResult:
+    """Run (or resume) every stage of the recipe and its baselines; returns the stage results.
+
+    The stages run as `longva.recipes.schedule` lays them out: the text stages with all
+    `cfg.threads`, then the rest at one thread each, in `workers` (default `cfg.threads`) processes."""
+    stages = run_jobs(cfg, RecipeRunner(cfg, Path(out) / "cache", log), workers)
+    res = ReproduceResult(cfg, vision=stages["v0_vision"])
+    res.lms = {name: stages[name] for name in ("s0_text", "s1_long")}
+    res.models = {name: stages[f"s2:{name}"] for name in ("longva", "short_lm", "anyres") if f"s2:{name}" in stages}
     if "short_lm_rope" in cfg.baselines:
-        _rope_baseline(runner, res)
-    if "anyres" in cfg.baselines:
-        res.models["anyres"] = runner.s2_align(s1, scheme="anyres")
-        res.vniah["anyres"] = runner.vniah(res.models["anyres"], label="V-NIAH anyres")
-    res.text_niah["s0_text"] = runner.text_niah(s0, label="text NIAH s0")
-    if cfg.stages.s1_long.enabled:
-        res.text_niah["s1_long"] = runner.text_niah(s1, label="text NIAH s1")
-    res.video_qa["longva"] = runner.video_qa_proxy(res.models["longva"])
+        stages["vniah:short_lm_rope"] = _pick_rope_theta(res, {t: stages[rope_job(t)] for t in rope_thetas(cfg)})
+    res.vniah = {name: stages[f"vniah:{name}"] for name in MODELS if f"vniah:{name}" in stages}  # the tables' order
+    res.text_niah = {lm: stages[f"text_niah:{lm}"] for lm in ("s0_text", "s1_long") if f"text_niah:{lm}" in stages}
+    res.video_qa["longva"] = stages["video_qa:longva"]
     res.timings = _stage_timings(res)
     return res
 
 
-def _rope_baseline(runner: RecipeRunner, res: ReproduceResult) -> None:
-    """V-NIAH of short_lm at every θ of the sweep; the best one is reported as short_lm_rope."""
-    cfg = res.cfg
-    base = cfg.stages.s0_text.rope_theta
-    thetas = [base * f for f in cfg.eval.rope_sweep_factors] or [cfg.stages.s1_long.rope_theta]
-    model = res.models["short_lm"]
-    stages = {float(t): runner.vniah(model, rope_theta=float(t), label=f"V-NIAH short_lm_rope θ={t:g}") for t in thetas}
-    tpf = model.info["tokens_per_frame"]
-    res.rope_sweep = {t: vniah_numbers(load_cells(st), tpf, cfg.stages.s0_text.seq_len) for t, st in stages.items()}
+def _pick_rope_theta(res: ReproduceResult, sweep: dict[float, StageResult]) -> StageResult:
+    """Numbers of short_lm's V-NIAH at every θ of the sweep; the best θ's is short_lm_rope's."""
+    tpf = res.models["short_lm"].info["tokens_per_frame"]
+    s0_ctx = res.cfg.stages.s0_text.seq_len
+    res.rope_sweep = {theta: vniah_numbers(load_cells(stage), tpf, s0_ctx) for theta, stage in sweep.items()}
     res.rope_theta = best_theta(res.rope_sweep)
-    res.vniah["short_lm_rope"] = stages[res.rope_theta]
+    return sweep[res.rope_theta]
 
 
 def _stage_timings(res: ReproduceResult) -> dict[str, float]:

@@ -67,14 +67,21 @@ class RecipeRunner:
         if self.dry_run:
             return StageResult(name, key, sd.final, {})
         if sd.done:
-            self.log(f"[dim]{name}: cached ({sd.final.name})[/dim]")
-            return StageResult(name, key, sd.final, sd.info())
-        self.log(f"[bold]{name}[/bold]: running -> {sd.final.name}")
-        start = time.perf_counter()
-        info = compute(sd.begin()) or {}
-        info = {**info, "seconds": round(time.perf_counter() - start, 2), "upstream": upstream}
-        self.timings[name] = info["seconds"]
-        return StageResult(name, key, sd.finish(info), info)
+            return self._cached(sd)
+        with sd.lock(lambda: self.log(f"[dim]{name}: another process is computing {sd.final.name}; waiting[/dim]")):
+            if sd.done:  # that process finished it
+                return self._cached(sd)
+            self.log(f"[bold]{name}[/bold]: running -> {sd.final.name}")
+            start = time.perf_counter()
+            info = compute(sd.begin()) or {}
+            info = {**info, "seconds": round(time.perf_counter() - start, 2), "threads": torch.get_num_threads(),
+                    "upstream": upstream}
+            self.timings[name] = info["seconds"]
+            return StageResult(name, key, sd.finish(info), info)
+
+    def _cached(self, sd: StageDir) -> StageResult:
+        self.log(f"[dim]{sd.name}: cached ({sd.final.name})[/dim]")
+        return StageResult(sd.name, sd.key, sd.final, sd.info())
 
     # ---- training stages --------------------------------------------------------------------------
 

@@ -45,6 +45,11 @@ def check_argv(args: list[str]) -> None:
 def quiet_library_warnings() -> Iterator[None]:
     """Show only the package's own warnings while a command runs."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore")
-        warnings.filterwarnings("default", module=OWN_WARNINGS)
+        only_own_warnings()
         yield
+
+
+def only_own_warnings() -> None:
+    """From now on, show only the package's own warnings (a worker process of a command)."""
+    warnings.filterwarnings("ignore")
+    warnings.filterwarnings("default", module=OWN_WARNINGS)

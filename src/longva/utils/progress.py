@@ -7,7 +7,9 @@ seconds (default 10) with the same numbers, so a redirected run is never silent 
     V-NIAH: 40/90 (44%), 2.1/s, elapsed 0:00:19, eta 0:00:23, 1,234 tok/s
 
 A job shorter than one interval prints nothing; one that printed lines ends with a 100% line.
-`LONGVA_PROGRESS=1` forces the bar, `LONGVA_PROGRESS=0` silences both.
+`LONGVA_PROGRESS=1` forces the bar, `LONGVA_PROGRESS=lines` the lines, `LONGVA_PROGRESS=0`
+silences both. Processes that share a terminal (the workers of `longva reproduce`) use lines,
+each prefixed with what the process is working on (`prefix_lines`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ from rich.progress import (
 
 console = Console(stderr=True)
 DEFAULT_INTERVAL_S = 10.0
+_line_prefix = ""
+
+
+def prefix_lines(prefix: str) -> None:
+    """Start every progress line of this process with `prefix` ("" for none)."""
+    global _line_prefix
+    _line_prefix = prefix
 
 
 def make_progress(*extra_columns, transient: bool = False, disable: bool | None = None) -> Progress:
@@ -42,7 +51,7 @@ def make_progress(*extra_columns, transient: bool = False, disable: bool | None 
     setting = os.environ.get("LONGVA_PROGRESS")
     if disable or setting == "0":
         return Progress(console=console, disable=True)
-    if sys.stderr.isatty() or setting == "1":
+    if setting != "lines" and (sys.stderr.isatty() or setting == "1"):
         return Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -123,7 +132,7 @@ class LineProgress(Progress):
             if text:
                 parts.append(text)
         label = " ".join(str(task.description).split()) or "progress"
-        return f"{label}: {', '.join(parts)}"
+        return f"{_line_prefix}{label}: {', '.join(parts)}"
 
 
 def _clock(seconds: float | None) -> str:
