@@ -98,17 +98,25 @@ def run_jobs(cfg: RecipeConfig, runner: RecipeRunner, workers: int | None = None
     jobs, workers = recipe_jobs(cfg), workers or cfg.threads
     done: dict[str, StageResult | None] = {}
     for name in [n for n, job in jobs.items() if job.serial or cfg.threads == 1]:
-        done[name] = jobs[name].run(runner, {d: done[d] for d in jobs[name].after})
+        done[name] = _run_here(name, jobs[name], runner, done)
     one_thread = dataclasses.replace(cfg, threads=1)
     single = RecipeRunner(one_thread, runner.cache_root, runner.log)
     cached = _cached_jobs(jobs, one_thread, runner.cache_root)
     for name in [n for n in jobs if n not in done and (n in cached or workers == 1)]:
         if all(d in done for d in jobs[name].after):  # a resumed run reads these without starting workers
-            done[name] = jobs[name].run(single, {d: done[d] for d in jobs[name].after})
+            done[name] = _run_here(name, jobs[name], single, done)
     rest = [name for name in jobs if name not in done]
     if rest:
         _run_pool(jobs, rest, done, one_thread, runner, workers)
     return done
+
+
+def _run_here(name: str, job: Job, runner: RecipeRunner, done: dict) -> StageResult | None:
+    progress.prefix_lines(f"{name} | ")  # "s0_text | train: 80/200 ..."
+    try:
+        return job.run(runner, {d: done[d] for d in job.after})
+    finally:
+        progress.prefix_lines("")
 
 
 def _cached_jobs(jobs: dict[str, Job], cfg: RecipeConfig, cache_root: Path) -> set[str]:
