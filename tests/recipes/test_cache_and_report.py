@@ -42,3 +42,20 @@ def test_misses_beyond_the_s0_context_count_each_answer():
     assert misses == {"count": 4, "answers": {"pink": 0.75, "<|im_end|>": 0.25}}
     assert miss_text(misses) == "pink 75% of 4"
     assert miss_text({"count": 0, "answers": {}}) == "–"
+
+
+def test_a_fixed_guess_is_left_out_of_the_other_needles_accuracy():
+    """A model that answers pink whenever it is lost: its pink needle scores 1.0 at every length."""
+    colours = ["red", "pink", "cyan", "blue"]
+    cells = [{"frames": 8, "correct": True, "answer": c, "pred": c} for c in colours]  # within the context
+    for frames in (64, 128):
+        cells += [{"frames": frames, "correct": c == "pink", "answer": c, "pred": "pink"} for c in colours]
+    cells.append({"frames": 128, "correct": True, "answer": "red", "pred": "red"})  # one it reads
+    nums = vniah_numbers(cells, tpf=9, s0_context=256)
+    assert nums["buckets"]["beyond_s0_context"] == 3 / 9
+    assert nums["beyond_s0_context_other_needles"] == 1 / 7  # the pink cells are left out
+    assert miss_text(nums["misses_beyond_s0_context"], nums["beyond_s0_context_other_needles"]) == (
+        "pink 100% of 6; others 0.14"
+    )
+    silent = [dict(c, pred="<|im_end|>", correct=False) for c in cells if c["frames"] > 8]
+    assert vniah_numbers(silent, tpf=9, s0_context=256)["beyond_s0_context_other_needles"] == 0.0  # nothing left out

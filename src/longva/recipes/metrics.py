@@ -6,7 +6,9 @@ S0 context (the short LM's training length).
 
 What a model answers on the cells it misses beyond the S0 context tells a model that reads
 nothing (it ends its answer, scoring 0) from one that falls back on one fixed colour (which the
-closed palette credits on 1 needle in 8 at every length).
+closed palette credits on 1 needle in 8 at every length). Its accuracy there on the other needles
+(`beyond_s0_context_other_needles`) is what it reads without that credit: a diagnostic beside the
+bucket, which stays the number the checks use.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ def vniah_numbers(cells: list[dict], tpf: int, s0_context: int) -> dict:
         "beyond_s0_context": [t for t in by_frames if visual[t] > s0_context],
         "beyond_4x_s0_context": [t for t in by_frames if visual[t] > 4 * s0_context],
     }
+    beyond = [c for c in cells if visual[int(c["frames"])] > s0_context]
+    misses = miss_answers([c for c in beyond if not c["correct"]])
+    fallback = next(iter(misses["answers"]), None)
     return {
         "average": _mean(v for vals in by_frames.values() for v in vals),
         "by_frames": {t: _mean(by_frames[t]) for t in sorted(by_frames)},
@@ -43,8 +48,9 @@ def vniah_numbers(cells: list[dict], tpf: int, s0_context: int) -> dict:
         "visual_tokens": {t: visual[t] for t in sorted(visual)},
         "buckets": {name: _mean(v for t in ts for v in by_frames[t]) for name, ts in buckets.items()},
         "bucket_frames": {name: sorted(ts) for name, ts in buckets.items()},
-        "misses_beyond_s0_context": miss_answers(
-            [c for c in cells if visual[int(c["frames"])] > s0_context and not c["correct"]]
+        "misses_beyond_s0_context": misses,
+        "beyond_s0_context_other_needles": _mean(
+            1.0 if c["correct"] else 0.0 for c in beyond if (c.get("answer") or "").strip() != fallback
         ),
         "cells": len(cells),
     }
@@ -56,12 +62,14 @@ def miss_answers(missed: list[dict], top: int = 3) -> dict:
     return {"count": len(missed), "answers": {a: k / len(missed) for a, k in answers.most_common(top)}}
 
 
-def miss_text(misses: dict | None) -> str:
-    """'pink 97% of 160' (the most common answer on the missed cells), '–' without misses."""
+def miss_text(misses: dict | None, other_needles: float | None = None) -> str:
+    """'pink 97% of 160' (the most common answer on the missed cells), '–' without misses;
+    with `other_needles`: '...; others 0.34' (the accuracy on the needles other than that answer)."""
     if not misses or not misses["count"]:
         return "–"
     answer, share = next(iter(misses["answers"].items()))
-    return f"{answer_cell(answer)} {share:.0%} of {misses['count']}"
+    others = f"; others {other_needles:.2f}" if other_needles is not None else ""
+    return f"{answer_cell(answer)} {share:.0%} of {misses['count']}{others}"
 
 
 def answer_cell(answer: str) -> str:

@@ -45,7 +45,8 @@ def aggregate(per_seed: dict[int, dict]) -> dict:
                 n: _stats({s: m["by_needle"].get(n) for s, m in runs.items()}) for n in first.get("by_needle", {})
             },
         }
-        models[name]["misses_beyond_s0_context"] = {s: m.get("misses_beyond_s0_context") for s, m in runs.items()}
+        for key in ("misses_beyond_s0_context", "beyond_s0_context_other_needles"):
+            models[name][key] = {s: m.get(key) for s, m in runs.items()}
         if "rope_theta" in first:
             models[name]["rope_theta"] = {s: m["rope_theta"] for s, m in runs.items()}
     return models
@@ -182,8 +183,8 @@ def misses_table(results: dict) -> str:
     seeds = results["seeds"]
     rows = ["| model | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|" + "---|" * (1 + len(seeds))]
     for name, m in results["models"].items():
-        misses = m.get("misses_beyond_s0_context", {})
-        rows.append(f"| {name} | " + " | ".join(miss_text(misses.get(s)) for s in seeds) + " |")
+        misses, others = m.get("misses_beyond_s0_context", {}), m.get("beyond_s0_context_other_needles", {})
+        rows.append(f"| {name} | " + " | ".join(miss_text(misses.get(s), others.get(s)) for s in seeds) + " |")
     return "\n".join(rows)
 
 
@@ -258,7 +259,9 @@ def render_markdown(results: dict) -> str:
         "## What a model answers when it misses (cells beyond the S0 context)",
         "",
         "The most common answer on the missed cells. A model that ends its answer scores 0 there; one"
-        " that falls back on one fixed colour is credited on 1 needle in 8 at every length.",
+        " that falls back on one fixed colour is credited on 1 needle in 8 at every length. \"others\":"
+        " the accuracy beyond the S0 context on the needles other than that answer, what the model reads"
+        " without that credit (a diagnostic: the checks use the whole bucket).",
         "",
         misses_table(results),
         "",
