@@ -10,8 +10,8 @@ The text stages are a chain (S1 continues S0's LM; V0 is short), so they run one
 with every thread. What follows is a dozen stages that need only them: three alignments and their
 evaluations. With N > 1 threads they run in N one-thread worker processes, longest chain first.
 The toy models are too small for two threads to halve a step: on the 2-core machine an S2
-alignment takes 32 s at 2 threads and 50 s at 1 thread next to another one (two in 50 s instead of
-64 s), a V-NIAH evaluation 3.5 s and 5.3 s.
+alignment took 32 s at 2 threads and 45 s at 1 thread next to another one (two in 46 s instead of
+65 s), a V-NIAH evaluation 3.5 s and 4.6 s; a seed 178 s before, 138 s this way.
 
 How many threads a stage gets is fixed by the config (N for the text stages, 1 for the rest when
 N > 1), never by timing, so a seed's numbers do not depend on which job finished first; each stage
