@@ -73,36 +73,6 @@ def test_answer_only_labels_keep_just_the_answer(setup):
     assert 2 <= visual.num_grids <= 4 and visual.grid_rows == 1  # a short row of grids
 
 
-def _shows_a_colour(visual, vision) -> bool:
-    """Whether any grid of an image holds a needle square (a pixel of an answer colour exactly)."""
-    pixels = visual.pixel_values.permute(0, 2, 3, 1).reshape(-1, 3)  # normalised, so compare normalised colours
-    mean, std = torch.tensor(vision.image_mean).view(1, 3), torch.tensor(vision.image_std).view(1, 3)
-    colours = (torch.tensor(list(COLOURS.values()), dtype=torch.float32) / 255 - mean) / std
-    return bool((torch.cdist(pixels, colours).min(dim=1).values < 1e-3).any())
-
-
-def test_images_without_a_needle_get_an_empty_answer(setup):
-    cfg, tok, proc = setup
-    task = AlignmentTask(proc, cfg.text.question, 2, 4, {"multi_grid": 1.0}, supervise="answer", no_needle_fraction=0.5)
-    rng = np.random.default_rng(0)
-    samples = [task.sample(rng) for _ in range(40)]
-    silent = [s for s in samples if len([x for x in s[1].tolist() if x != IGNORE_INDEX]) == 1]
-    assert 8 < len(silent) < 32  # about half
-    for ids, labels, visual in samples:
-        kept = [i for i in labels.tolist() if i != IGNORE_INDEX]
-        has_answer = len(kept) == 2
-        assert tok.convert_ids_to_tokens(kept[-1]) == "<|im_end|>"  # every turn ends
-        assert _shows_a_colour(visual, proc.config.vision) == has_answer  # a needle iff a colour to say
-        if not has_answer:  # the end of the turn follows the assistant header at once
-            assert tok.decode(ids[-4:-2].tolist()).endswith("assistant\n")
-    # without them, the images and answers are those of a task that never heard of the option
-    plain = AlignmentTask(proc, cfg.text.question, 2, 4, {"multi_grid": 1.0}, supervise="answer")
-    off = AlignmentTask(proc, cfg.text.question, 2, 4, {"multi_grid": 1.0}, supervise="answer", no_needle_fraction=0.0)
-    a, b = plain.batch(0, 5, 6), off.batch(0, 5, 6)
-    assert all(torch.equal(x, y) for x, y in zip(a["input_ids"], b["input_ids"]))
-    assert all(torch.equal(x.pixel_values, y.pixel_values) for x, y in zip(a["visuals"], b["visuals"]))
-
-
 def test_needle_frame_shows_its_colour(setup):
     frame = np.asarray(needle_frame(np.random.default_rng(0), "red", 48)).reshape(-1, 3)
     assert (np.abs(frame - np.array(COLOURS["red"])).sum(1) == 0).mean() > 0.3

@@ -187,12 +187,6 @@ class AlignStageConfig:
     # padded to the batch's longest, and S2 ran 17% faster at 2 threads (36.6 -> 30.4 s). Over
     # seeds 0-9, LongVA's V-NIAH beyond 4x the S0 context was 0.990 (per-image counts: 0.993).
     same_grids_per_batch: bool = True
-    # share of S2 images without a needle, answered with an empty answer (negative samples, so that
-    # a lost model says nothing instead of guessing a colour). Measured at 0.1 on seeds 2, 3, 6, 9
-    # (the short LMs that guess): short_lm > S0 ctx 0.41-0.43 -> 0.25-0.35, silent, but LongVA then
-    # ended its answer on long haystacks (seed 9: 0.60 on average, 0.10 at 448 frames; seed 3: 0.89):
-    # haystack frames learn to mean "nothing here" and hundreds of them outweigh the needle.
-    no_needle_fraction: float = 0.0
     # S2a, LLaVA's stage 1 (feature alignment) before S2: the projector alone learns to put a
     # needle frame's tokens at the input embedding of its colour's word and a haystack frame's at
     # the mean of the filler words (one grid per image). Without it S2 stalled in partial
@@ -216,8 +210,6 @@ class AlignStageConfig:
             raise ConfigError(f"{where}.tunable_parts: {bad or 'empty'}; accepted: {', '.join(sorted(parts))}")
         if not 1 <= self.min_grids <= self.max_grids:
             raise ConfigError(f"{where}: expected 1 <= min_grids <= max_grids, got {self.min_grids}, {self.max_grids}")
-        if not 0.0 <= self.no_needle_fraction < 1.0:
-            raise ConfigError(f"{where}.no_needle_fraction: must be in [0, 1), got {self.no_needle_fraction}")
         if self.anchor_steps < 0 or not self.anchor_lr > 0 or not self.anchor_weight >= 0:
             raise ConfigError(
                 f"{where}: expected anchor_steps >= 0, anchor_lr > 0 and anchor_weight >= 0, "

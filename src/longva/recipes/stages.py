@@ -194,8 +194,7 @@ def train_align(model: LongVAForCausalLM, processor, stage: AlignStageConfig, qu
     """Stage 2: train the tunable parts (projector and tower) on short multi-grid images; LM frozen."""
     parts = tunable_parts(stage, model.config.vision.frozen)
     task = AlignmentTask(processor, question, stage.min_grids, stage.max_grids, stage.data_mix, stage.supervise,
-                         stage.easy_steps, stage.easy_max_grids, stage.easy_needle_copies, stage.same_grids_per_batch,
-                         stage.no_needle_fraction)
+                         stage.easy_steps, stage.easy_max_grids, stage.easy_needle_copies, stage.same_grids_per_batch)
 
     anchors = anchor_batches(model, processor.tokenizer, stage, seed + 1000) if stage.anchor_weight > 0 else None
 

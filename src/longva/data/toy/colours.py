@@ -84,32 +84,15 @@ class PromptPieces:
         self.answer_only = {a: self._answer_only_labels(*self.full[a], self.answer_ids[a]) for a in answers}
 
     @staticmethod
-    def _answer_start(ids: torch.Tensor, labels: torch.Tensor, answer: torch.Tensor) -> int:
-        """Where the supervised answer (followed by its end-of-turn token) starts in `ids`."""
+    def _answer_only_labels(ids: torch.Tensor, labels: torch.Tensor, answer: torch.Tensor) -> torch.Tensor:
+        """Labels keeping only the answer and the end-of-turn token after it."""
+        out = torch.full_like(labels, IGNORE_INDEX)
         for start in range(len(ids) - len(answer), -1, -1):
             span = slice(start, start + len(answer) + 1)  # answer + <|im_end|>
             if torch.equal(ids[start : start + len(answer)], answer) and (labels[span] != IGNORE_INDEX).all():
-                return start
+                out[span] = labels[span]
+                return out
         raise ValueError("answer tokens not found among the supervised tokens")
-
-    @classmethod
-    def _answer_only_labels(cls, ids: torch.Tensor, labels: torch.Tensor, answer: torch.Tensor) -> torch.Tensor:
-        """Labels keeping only the answer and the end-of-turn token after it."""
-        out = torch.full_like(labels, IGNORE_INDEX)
-        start = cls._answer_start(ids, labels, answer)
-        span = slice(start, start + len(answer) + 1)
-        out[span] = labels[span]
-        return out
-
-    def silent(self, supervise: str = "template") -> tuple[torch.Tensor, torch.Tensor]:
-        """The turn with an empty answer: the assistant ends at once (what an image without a
-        needle should get: no colour). A colour's turn with its answer tokens taken out."""
-        colour = next(iter(self.answer_ids))
-        ids, labels, answer = self.full[colour][0], self.labels(colour, supervise), self.answer_ids[colour]
-        start = self._answer_start(ids, self.full[colour][1], answer)
-        keep = torch.ones(len(ids), dtype=torch.bool)
-        keep[start : start + len(answer)] = False
-        return ids[keep], labels[keep]
 
     def with_units(self, ids: torch.Tensor, labels: torch.Tensor | None, units: int):
         """Interleaved prompts: the placeholder becomes `units` x (frame marker, placeholder)."""
@@ -259,9 +242,8 @@ class AlignmentTask:
 
     def __init__(self, processor, question: str, min_grids: int, max_grids: int, data_mix: dict[str, float],
                  supervise: str = "template", easy_steps: int = 0, easy_max_grids: int | None = None,
-                 easy_needle_copies: int = 1, same_grids_per_batch: bool = False, no_needle_fraction: float = 0.0):
+                 easy_needle_copies: int = 1, same_grids_per_batch: bool = False):
         self.processor = processor
-        self.no_needle_fraction = no_needle_fraction
         self.same_grids_per_batch = same_grids_per_batch
         self.easy_needle_copies = easy_needle_copies
         self.easy_steps, self.easy_max_grids = easy_steps, min(easy_max_grids or max_grids, max_grids)
@@ -275,24 +257,17 @@ class AlignmentTask:
     def sample(self, rng: np.random.Generator, max_grids: int | None = None, copies: int = 1,
                grids: int | None = None):
         """One image + question; `copies` > 1 puts the colour square in that many grids (curriculum);
-        `grids` fixes the image's grid count (else drawn in min_grids..max_grids). A share
-        `no_needle_fraction` of the images has no needle and an empty answer (drawn only when > 0,
-        so that the images of a config without them stay the same)."""
-        absent = self.no_needle_fraction > 0 and rng.random() < self.no_needle_fraction
+        `grids` fixes the image's grid count (else drawn in min_grids..max_grids)."""
         colour = list(COLOURS)[int(rng.integers(len(COLOURS)))]
         if rng.random() < self.p_single:  # a one-grid image: the needle alone, encoded like a one-frame video
-            frame = haystack_frame(rng, self.size) if absent else needle_frame(rng, colour, self.size)
-            visual = self.processor.preprocess_video([frame], mode="pad")
+            visual = self.processor.preprocess_video([needle_frame(rng, colour, self.size)], mode="pad")
         else:
             k = grids or int(rng.integers(self.min_grids, (max_grids or self.max_grids) + 1))
             pixels = haystack_pixels(rng, k, self.size)
-            for pos in rng.choice(k, size=0 if absent else min(copies, k), replace=False):
+            for pos in rng.choice(k, size=min(copies, k), replace=False):
                 pixels[pos] = np.asarray(needle_frame(rng, colour, self.size))
             visual = self.row_image(pixels)
-        if absent:
-            ids, labels = self.pieces.silent(self.supervise)
-        else:
-            ids, labels = self.pieces.full[colour][0], self.pieces.labels(colour, self.supervise)
+        ids, labels = self.pieces.full[colour][0], self.pieces.labels(colour, self.supervise)
         if self.pieces.position == "interleaved":  # one placeholder per grid, each after the frame marker
             visuals = split_units(visual)
             ids, labels = self.pieces.with_units(ids, labels, len(visuals))
