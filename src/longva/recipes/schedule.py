@@ -149,6 +149,8 @@ def _run_pool(jobs: dict[str, Job], names: list[str], done: dict, one_thread: Re
             for name in ready[: workers - len(running)]:
                 pending.discard(name)
                 running[pool.submit(_work, name, {d: done[d] for d in jobs[name].after})] = name
+            if not running:  # a job after one that is neither done nor scheduled: a bug in the graph
+                raise RuntimeError(f"jobs {sorted(pending)} wait for stages that never run")
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 name = running.pop(future)
