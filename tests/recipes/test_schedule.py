@@ -36,20 +36,20 @@ def test_baselines_that_are_not_asked_for_are_not_scheduled():
     assert "text_niah:s1_long" not in no_s1
 
 
-def _hold_lock(sd: StageDir, holding: threading.Event, release: threading.Event, finish: bool) -> None:
+def _hold_lock(sd: StageDir, holding: threading.Event, release: threading.Event) -> None:
+    """Another process computing `sd`: it holds the lock until released, then finishes the stage."""
     with sd.lock():
         holding.set()
         release.wait()
-        if finish:
-            sd.begin()
-            sd.finish({"by": "other"})
+        sd.begin()
+        sd.finish({"by": "other"})
 
 
 def test_a_stage_locked_by_another_process_is_waited_for_and_then_read_from_the_cache(tmp_path):
     runner = RecipeRunner(quick_config(), tmp_path, log=lambda message: None)
     sd = StageDir(tmp_path, "demo", stage_key("demo", {"a": 1}, {}))
     holding, release, said = threading.Event(), threading.Event(), []
-    other = threading.Thread(target=_hold_lock, args=(sd, holding, release, True))  # "another process"
+    other = threading.Thread(target=_hold_lock, args=(sd, holding, release))  # "another process"
     other.start()
     holding.wait()
     runner.log = lambda message: (said.append(message), release.set())  # it lets go once we wait

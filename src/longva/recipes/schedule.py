@@ -112,6 +112,7 @@ def run_jobs(cfg: RecipeConfig, runner: RecipeRunner, workers: int | None = None
 
 
 def _run_here(name: str, job: Job, runner: RecipeRunner, done: dict) -> StageResult | None:
+    """Run `job` in this process (`done` holds at least its upstream stages), its progress lines named."""
     progress.prefix_lines(f"{name} | ")  # "s0_text | train: 80/200 ..."
     try:
         return job.run(runner, {d: done[d] for d in job.after})
@@ -184,11 +185,10 @@ def _start_worker(cfg: RecipeConfig, cache_root: str, parent: int) -> None:
 
 def _work(name: str, deps: Deps) -> StageResult | None:
     runner: RecipeRunner = _worker["runner"]
-    progress.prefix_lines(f"{name} | ")
     runner.log = lambda message: console.print(f"[cyan]{name}[/cyan] | {message}", soft_wrap=True)
     _worker["busy"] = True
     try:
-        return _worker["jobs"][name].run(runner, deps)
+        return _run_here(name, _worker["jobs"][name], runner, deps)
     finally:
         _worker["busy"] = False
 
