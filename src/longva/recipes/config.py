@@ -109,9 +109,6 @@ class TextStageConfig:
     # tokens); 0: always seq_len. An LM trained on one length (or a few) retrieves at exactly
     # those lengths and fails in between, and alignment images are short sequences of any length.
     min_seq_len: int = 0
-    # share of the examples (after the easy steps) that hold a second, earlier colour word of
-    # another colour; the answer is the later one, so retrieval has to weigh position
-    decoy_fraction: float = 0.0
     lr_schedule: LRScheduleConfig = field(default_factory=LRScheduleConfig)
     weight_decay: float = 0.1
     grad_clip: float = 1.0
