@@ -128,3 +128,22 @@ def test_alignment_row_image_fast_path_equals_the_processor(setup, k):
     slow = proc.preprocess_image(grid_row_image([Image.fromarray(p) for p in pixels]))
     assert (fast.grid_rows, fast.grid_cols, fast.image_size) == (slow.grid_rows, slow.grid_cols, slow.image_size)
     assert torch.allclose(fast.pixel_values, slow.pixel_values, atol=1e-5)
+
+
+def test_decoy_examples_put_another_colour_before_the_answer(setup):
+    cfg, tok, proc = setup
+    needles = {int(v): c for c, v in TextRetrievalTask(proc, cfg.text.question).needles.items()}
+    task = TextRetrievalTask(proc, cfg.text.question, decoy_fraction=1.0)
+    rng = np.random.default_rng(0)
+    for colour in COLOURS:
+        ids, _ = task.example(rng, 128, depth=0.7, colour=colour)
+        found = [(i, needles[int(t)]) for i, t in enumerate(ids.tolist()) if int(t) in needles]
+        assert len(found) == 2 and found[-1][1] == colour and found[0][1] != colour  # decoy first
+    # at depth 0 nothing precedes the needle: no decoy; and the default draws none at all
+    ids, _ = task.example(rng, 128, depth=0.0, colour="red")
+    assert sum(int(t) in needles for t in ids.tolist()) == 1
+    colour_words = torch.tensor(list(needles))
+    plain = TextRetrievalTask(proc, cfg.text.question).batch(3, 0, 128, 32)["input_ids"]
+    assert (torch.isin(plain, colour_words).sum(1) == 1).all()
+    half = TextRetrievalTask(proc, cfg.text.question, decoy_fraction=0.5).batch(3, 0, 128, 32)["input_ids"]
+    assert 5 <= int((torch.isin(half, colour_words).sum(1) == 2).sum()) <= 27  # about half the rows

@@ -109,6 +109,14 @@ class TextStageConfig:
     # tokens); 0: always seq_len. An LM trained on one length (or a few) retrieves at exactly
     # those lengths and fails in between, and alignment images are short sequences of any length.
     min_seq_len: int = 0
+    # share of the examples (after the easy steps) that hold a second, earlier colour word of
+    # another colour; the answer is the later one, so retrieval has to weigh position (the
+    # issue's "an S0 task for which position matters"). Off in the recipe: 0.5 in S0 alone put the
+    # short LM at 0.23-0.40 beyond its context on seeds 0-9 (default S0: 0.19-0.43) and the RoPE
+    # gap at 0.14 (0.08), but LongVA read 0.67 at 448 frames on seed 1 (> 4x S0 ctx 0.896), past
+    # the S1 length; in S0 and S1 both, seed 1 fell to 0.85 there and S1 kept the order rule
+    # only at 0.40-0.77.
+    decoy_fraction: float = 0.0
     lr_schedule: LRScheduleConfig = field(default_factory=LRScheduleConfig)
     weight_decay: float = 0.1
     grad_clip: float = 1.0

@@ -146,7 +146,8 @@ def train_text(
     """Train `lm` on the colour retrieval text at `stage.seq_len` with RoPE base `stage.rope_theta`."""
     if get_rope_theta(lm.config) != stage.rope_theta:
         lm = with_rope_theta(lm, stage.rope_theta)  # rebuilds inv_freq; weights untouched
-    task = TextRetrievalTask(processor, cfg.text.question, cfg.text.random_filler_fraction, cfg.text.supervise)
+    task = TextRetrievalTask(processor, cfg.text.question, cfg.text.random_filler_fraction, cfg.text.supervise,
+                             stage.decoy_fraction)
     tcfg = _trainer_config(workdir, stage.steps, stage.lr, stage.lr_schedule, stage.weight_decay,
                            stage.grad_clip, stage.checkpoint_every, seed)
     trainer = lm_trainer(lm, text_batches(task, stage, seed), tcfg, to_dict(stage), chunk_size=4096)

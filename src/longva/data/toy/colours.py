@@ -126,8 +126,10 @@ class TextRetrievalTask:
     hurt alignment, so the recipe's default is 0.
     """
 
-    def __init__(self, processor, question: str, random_fraction: float = 0.0, supervise: str = "template"):
+    def __init__(self, processor, question: str, random_fraction: float = 0.0, supervise: str = "template",
+                 decoy_fraction: float = 0.0):
         tok = processor.tokenizer
+        self.decoy_fraction = decoy_fraction
         self.supervise = supervise
         self.pieces = PromptPieces(processor, question, list(COLOURS))
         self.needles = needle_tokens(tok)
@@ -150,6 +152,11 @@ class TextRetrievalTask:
             spots = rng.choice(len(filler), size=min(copies - 1, len(filler)), replace=False)
             filler[torch.from_numpy(spots)] = needle[0]
         k = int(depth * len(filler))
+        if copies == 1 and self.decoy_fraction > 0 and k > 0 and rng.random() < self.decoy_fraction:
+            others = [c for c in COLOURS if c != colour]
+            decoy = self.needles[others[int(rng.integers(len(others)))]]
+            if len(decoy) == 1:  # an earlier colour word: the answer is the later one
+                filler[int(rng.integers(k))] = decoy[0]
         return torch.cat([filler[:k], needle, filler[k:]])
 
     def example(
