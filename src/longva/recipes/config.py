@@ -130,6 +130,8 @@ class TextStageConfig:
             raise ConfigError(f"{where}: lr and rope_theta must be > 0")
         if not 0 <= self.min_seq_len <= self.seq_len:
             raise ConfigError(f"{where}.min_seq_len: must be in 0..seq_len ({self.seq_len}), got {self.min_seq_len}")
+        if not 0 <= self.decoy_fraction <= 1:
+            raise ConfigError(f"{where}.decoy_fraction: must be in [0, 1], got {self.decoy_fraction}")
         if self.easy_steps < 0 or self.easy_seq_len < 1 or self.easy_needle_copies < 1:
             raise ConfigError(
                 f"{where}: expected easy_steps >= 0 and easy_seq_len >= 1, got {self.easy_steps}, {self.easy_seq_len}"

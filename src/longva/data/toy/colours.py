@@ -123,7 +123,8 @@ class TextRetrievalTask:
     optional share (`random_fraction`) of arbitrary ordinary tokens. The broad share was meant to
     stop the LM from learning "the needle is the token that is not a filler word" (which any
     unfamiliar embedding, e.g. a visual token, then imitates); in our runs it slowed S0 down and
-    hurt alignment, so the recipe's default is 0.
+    hurt alignment, so the recipe's default is 0. `decoy_fraction` of the examples also hold an
+    earlier colour word of another colour: the answer is the later one (order matters).
     """
 
     def __init__(self, processor, question: str, random_fraction: float = 0.0, supervise: str = "template",
