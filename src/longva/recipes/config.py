@@ -112,7 +112,7 @@ class TextStageConfig:
     # share of the examples (after the easy steps) that hold a second, earlier colour word of
     # another colour; the answer is the later one, so retrieval has to weigh position (the
     # issue's "an S0 task for which position matters"). Off in the recipe: 0.5 in S0 alone put the
-    # short LM at 0.23-0.40 beyond its context on seeds 0-9 (default S0: 0.19-0.43) and the RoPE
+    # short LM at 0.229-0.396 beyond its context on seeds 0-9 (default S0: 0.19-0.43) and the RoPE
     # gap at 0.14 (0.08), but LongVA read 0.67 at 448 frames on seed 1 (> 4x S0 ctx 0.896), past
     # the S1 length; in S0 and S1 both, seed 1 fell to 0.85 there and S1 kept the order rule
     # only at 0.40-0.77.
