@@ -162,6 +162,8 @@ CASES = [
     ("num-reproduce-seed-neg", REPRO + ["--seed", "-1"], ["--seed", ">= 0"]),
     ("num-reproduce-decoy-2", REPRO + ["--set", "stages.s0_text.decoy_fraction=2"],
      ["stages.s0_text.decoy_fraction", "[0, 1]"]),
+    ("num-reproduce-row-spread-1", REPRO + ["--set", "stages.s1_long.row_len_spread=1"],
+     ["stages.s1_long.row_len_spread", "[0, 1)"]),
     ("num-config-lr-nan", ["train", "text", "--config", "{cfg_nan_lr}"], ["train.optimizer.lr", "not finite"]),
     ("num-config-lr-inf", ["train", "text", "--config", "{cfg_inf_lr}"], ["train.optimizer.lr", "not finite"]),
     ("num-set-lr-nan", TRAIN + ["--set", "train.optimizer.lr=.nan"], ["train.optimizer.lr", "not finite"]),

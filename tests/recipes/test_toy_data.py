@@ -6,7 +6,7 @@ from longva.data.toy.colours import COLOURS, AlignmentTask, TextRetrievalTask, n
 from longva.model.processor import LongVAProcessor
 from longva.model.prompt import IGNORE_INDEX, IMAGE_TOKEN_INDEX
 from longva.recipes.config import RecipeConfig
-from longva.recipes.stages import build_tokenizer
+from longva.recipes.stages import build_tokenizer, new_lm
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +147,40 @@ def test_decoy_examples_put_another_colour_before_the_answer(setup):
     assert (torch.isin(plain, colour_words).sum(1) == 1).all()
     half = TextRetrievalTask(proc, cfg.text.question, decoy_fraction=0.5).batch(3, 0, 128, 32)["input_ids"]
     assert 5 <= int((torch.isin(half, colour_words).sum(1) == 2).sum()) <= 27  # about half the rows
+
+
+def test_rows_of_their_own_length_are_right_padded_and_unsupervised_past_their_end(setup):
+    cfg, tok, proc = setup
+    task = TextRetrievalTask(proc, cfg.text.question)
+    batch = task.batch(5, 3, 256, 24, row_len_spread=0.5)
+    ids, labels = batch["input_ids"], batch["labels"]
+    assert ids.shape == labels.shape == (24, 256)
+    ends = []
+    for row_ids, row_labels in zip(ids, labels):
+        real = int((row_ids != task.pad_id).sum())
+        assert 128 <= real <= 256 and (row_ids[:real] != task.pad_id).all()  # padding only at the end
+        assert (row_labels[real:] == IGNORE_INDEX).all() and (row_labels[:real] != IGNORE_INDEX).any()
+        colours = [c for c, v in task.needles.items() if int(v) in row_ids[:real].tolist()]
+        answer = task.pieces.answer_ids[colours[0]]
+        supervised = row_ids[:real][row_labels[:real] != IGNORE_INDEX].tolist()
+        assert len(colours) == 1 and answer.tolist()[0] in supervised  # one needle, its answer trained
+        ends.append(real)
+    assert len(set(ends)) > 8  # many lengths in one step
+    same = task.batch(5, 3, 256, 24)  # no spread: one length, no padding, as before
+    assert (same["input_ids"] != task.pad_id).all()
+    assert torch.equal(task.batch(5, 3, 256, 24, row_len_spread=0.5)["input_ids"], ids)  # (seed, step) decide
+
+
+def test_a_padded_row_trains_as_its_example_alone(setup):
+    """Right padding under causal attention: the row's logits (and so its loss) are the example's."""
+    cfg, tok, proc = setup
+    lm = new_lm(cfg, tok, 1e6).eval()
+    task = TextRetrievalTask(proc, cfg.text.question)
+    ids = task.batch(2, 0, 160, 4, row_len_spread=0.5)["input_ids"]
+    with torch.no_grad():
+        padded = lm(input_ids=ids).logits
+        for row in range(len(ids)):
+            n = int((ids[row] != task.pad_id).sum())
+            alone = lm(input_ids=ids[row : row + 1, :n]).logits[0]
+            assert torch.allclose(padded[row, :n], alone, atol=1e-5)
+    assert int((ids == task.pad_id).sum()) > 0  # some row is padded

@@ -112,7 +112,7 @@ def step_shape(stage: TextStageConfig, seed: int, i: int) -> tuple[int, int, int
 def text_batches(task: TextRetrievalTask, stage: TextStageConfig, seed: int) -> IndexedBatches:
     def make(i):
         seq_len, rows, copies = step_shape(stage, seed, i)
-        batch = task.batch(seed, i, seq_len, rows, copies)
+        batch = task.batch(seed, i, seq_len, rows, copies, stage.row_len_spread)
         return {"input_ids": batch["input_ids"], "labels": next_token_targets(batch["labels"])}
 
     return IndexedBatches(make)

@@ -133,7 +133,10 @@ class TextRetrievalTask:
         self.decoy_fraction = decoy_fraction
         self.supervise = supervise
         self.pieces = PromptPieces(processor, question, list(COLOURS))
+        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         self.needles = needle_tokens(tok)
+        # the prompt, an answer and a needle with no filler: no shorter example exists, any colour
+        self.shortest_example = max(map(self.pieces.overhead, COLOURS)) + max(map(len, self.needles.values()))
         self.words = filler_words(tok)
         self.any_tokens = filler_vocabulary(tok)
         self.random_fraction = random_fraction
@@ -177,10 +180,25 @@ class TextRetrievalTask:
             )
         return self.pieces.example(colour, self.haystack(rng, colour, n, depth, copies), self.supervise)
 
-    def batch(self, seed: int, index: int, seq_len: int, batch_size: int, copies: int = 1) -> dict[str, torch.Tensor]:
+    def batch(
+        self, seed: int, index: int, seq_len: int, batch_size: int, copies: int = 1, row_len_spread: float = 0.0
+    ) -> dict[str, torch.Tensor]:
+        """(batch_size, seq_len) ids and labels. `row_len_spread` > 0: each row is an example of its
+        own length, uniform in [(1 - spread) x seq_len, seq_len], right-padded to seq_len (causal
+        attention: the padding after a row changes nothing in it; its labels are ignored)."""
         rng = np.random.default_rng([seed, index])
-        rows = [self.example(rng, seq_len, copies=copies) for _ in range(batch_size)]
-        return {"input_ids": torch.stack([r[0] for r in rows]), "labels": torch.stack([r[1] for r in rows])}
+        lengths = self.row_lengths(seed, index, seq_len, batch_size, row_len_spread)
+        ids = torch.full((batch_size, seq_len), self.pad_id, dtype=torch.long)
+        labels = torch.full((batch_size, seq_len), IGNORE_INDEX, dtype=torch.long)
+        for row, n in enumerate(lengths):
+            ids[row, :n], labels[row, :n] = self.example(rng, n, copies=copies)
+        return {"input_ids": ids, "labels": labels}
+
+    def row_lengths(self, seed: int, index: int, seq_len: int, batch_size: int, spread: float) -> list[int]:
+        if spread <= 0:
+            return [seq_len] * batch_size
+        low = min(seq_len, max(self.shortest_example, int(round(seq_len * (1 - spread)))))
+        return np.random.default_rng([seed, index, 11]).integers(low, seq_len + 1, size=batch_size).tolist()
 
 
 def _plain(text: str) -> bool:
