@@ -133,7 +133,7 @@ class TextRetrievalTask:
         self.decoy_fraction = decoy_fraction
         self.supervise = supervise
         self.pieces = PromptPieces(processor, question, list(COLOURS))
-        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        self.pad_id = tok.pad_token_id  # as the caption batches pad (the recipe's tokenizer has one)
         self.needles = needle_tokens(tok)
         # the prompt, an answer and a needle with no filler: no shorter example exists, any colour
         self.shortest_example = max(map(self.pieces.overhead, COLOURS)) + max(map(len, self.needles.values()))
